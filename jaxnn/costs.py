@@ -1,0 +1,138 @@
+"""Per-example costs C(a, y) and their gradients ∇_a C, looked up by name.
+
+Each cost is a :class:`Cost`: ``fn(a, y)`` is C for one example (summed over the output
+units, the last axis) and ``grad(a, y)`` is ∇_a C, the factor BP1 multiplies by g'(z^L):
+
+===================== ===================================== ===============================
+name                  C(a, y)                               ∇_a C
+===================== ===================================== ===============================
+quadratic             ½ ‖a − y‖²                            a − y
+absolute              ‖a − y‖₁ (L1)                         sign(a − y)
+binary_cross_entropy  −Σ [y log a + (1 − y) log(1 − a)]     (a − y) / (a (1 − a))
+cross_entropy         −Σ y log a                            −y / a
+===================== ===================================== ===============================
+
+Seed 001 writes binary cross entropy as ``y log a + (1 − y) log(1 − a)``, without its
+minus sign; its gradient ``−y/a + (1 − y)/(1 − a)`` is right for the negated form used
+here (the tests check every ∇_a C against ``jax.grad`` of C, which is how a missing minus
+sign gets caught).
+
+The cross entropies also carry ``from_log(log_a, log1m_a, y)``: the same cost written in
+terms of log a and log(1 − a), which the network computes stably from the logits z
+(log-sigmoid, log-softmax). The network cost uses that form, so it never takes log(0)
+and never needs ``nan_to_num`` (Nielsen's network2 does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class Cost(NamedTuple):
+    """A pair (C, ∇_a C) of pure functions.
+
+    Attributes:
+      name: the lookup name.
+      fn: ``C(a, y)``; ``a, y: (..., n)`` → ``(...)``, summed over the last axis.
+      grad: ``∇_a C(a, y)``; ``(..., n)`` → ``(..., n)``.
+      from_log: for cross entropies, ``C`` from ``(log_a, log1m_a, y)``, each ``(..., n)``
+        (``log1m_a`` may be ``None`` when the cost does not use it); ``None`` otherwise.
+      uses_log1m: whether ``from_log`` needs log(1 − a).
+    """
+
+    name: str
+    fn: Callable[[Array, Array], Array]
+    grad: Callable[[Array, Array], Array]
+    from_log: Callable[[Array, Array | None, Array], Array] | None = None
+    uses_log1m: bool = False
+
+
+def _quadratic(a: Array, y: Array) -> Array:
+    """C = ½ ‖a − y‖² (seed 002: C = ½ (y − a)²)."""
+    return 0.5 * jnp.sum((a - y) ** 2, axis=-1)
+
+
+def _quadratic_grad(a: Array, y: Array) -> Array:
+    """∇_a C = a − y."""
+    return a - y
+
+
+def _absolute(a: Array, y: Array) -> Array:
+    """C = ‖a − y‖₁ (seed 004's L1 loss)."""
+    return jnp.sum(jnp.abs(a - y), axis=-1)
+
+
+def _absolute_grad(a: Array, y: Array) -> Array:
+    """∇_a C = sign(a − y), taking the subgradient +1 at a = y as jax.grad of |·| does."""
+    return jnp.where(a - y >= 0, jnp.ones_like(a), -jnp.ones_like(a))
+
+
+def _bce(a: Array, y: Array) -> Array:
+    """C = −Σ [y log a + (1 − y) log(1 − a)] (seed 001 with its minus sign restored)."""
+    return -jnp.sum(y * jnp.log(a) + (1 - y) * jnp.log1p(-a), axis=-1)
+
+
+def _bce_grad(a: Array, y: Array) -> Array:
+    """∇_a C = −y/a + (1 − y)/(1 − a) = (a − y) / (a(1 − a))."""
+    return -y / a + (1 - y) / (1 - a)
+
+
+def _bce_from_log(log_a: Array, log1m_a: Array | None, y: Array) -> Array:
+    """C = −Σ [y log a + (1 − y) log(1 − a)] from log a and log(1 − a)."""
+    return -jnp.sum(y * log_a + (1 - y) * log1m_a, axis=-1)
+
+
+def _ce(a: Array, y: Array) -> Array:
+    """C = −Σ y log a (seed 001's cross entropy)."""
+    return -jnp.sum(y * jnp.log(a), axis=-1)
+
+
+def _ce_grad(a: Array, y: Array) -> Array:
+    """∇_a C = −y / a."""
+    return -y / a
+
+
+def _ce_from_log(log_a: Array, log1m_a: Array | None, y: Array) -> Array:
+    """C = −Σ y log a from log a."""
+    del log1m_a
+    return -jnp.sum(y * log_a, axis=-1)
+
+
+COSTS: dict[str, Cost] = {
+    "quadratic": Cost("quadratic", _quadratic, _quadratic_grad),
+    "absolute": Cost("absolute", _absolute, _absolute_grad),
+    "binary_cross_entropy": Cost(
+        "binary_cross_entropy", _bce, _bce_grad, _bce_from_log, uses_log1m=True
+    ),
+    "cross_entropy": Cost("cross_entropy", _ce, _ce_grad, _ce_from_log),
+}
+
+NAMES: tuple[str, ...] = tuple(COSTS)
+
+# Output activations each cost accepts. The cross entropies need 0 < a < 1 (and the
+# stable log forms the output activation provides); the regression costs take any output.
+VALID_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "quadratic": ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"),
+    "absolute": ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"),
+    "binary_cross_entropy": ("sigmoid",),
+    "cross_entropy": ("softmax", "sigmoid"),
+}
+
+
+def get(name: str) -> Cost:
+    """The cost called ``name``; ValueError listing the valid names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"cost names are strings such as 'quadratic'; got {name!r} of type "
+            f"{type(name).__name__}. Valid names: {', '.join(NAMES)}."
+        )
+    try:
+        return COSTS[name]
+    except KeyError:
+        raise ValueError(f"unknown cost {name!r}; expected one of: {', '.join(NAMES)}.") from None

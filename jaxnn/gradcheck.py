@@ -1,0 +1,217 @@
+"""Gradient verification: hand-written backprop against autodiff and finite differences.
+
+Three references for ∂J/∂θ:
+
+* autodiff, ``jax.grad(jaxnn.cost, argnums=1)``;
+* centred finite differences, every entry: ∂J/∂θ_k ≈ (J(θ + ε e_k) − J(θ − ε e_k)) / 2ε.
+  Seed 004 writes (J(θ − ε) − J(θ + ε)) / 2ε; that sign is reversed, and this module
+  uses the correct centred difference. Truncation error is O(ε²), rounding error
+  O(u/ε) (u the unit round-off), so use float64 (``jax_enable_x64``) and ε ≈ 1e−6;
+* random directional derivatives for large networks, as ``jax.test_util.check_grads``
+  does: for random unit directions v, (J(θ + εv) − J(θ − εv)) / 2ε ≈ ⟨∇J, v⟩.
+
+Differences are reported per layer and per W/b as the largest absolute difference and
+the normwise relative difference ``‖a − b‖_∞ / max(‖a‖_∞, ‖b‖_∞)`` (elementwise relative
+errors are meaningless for entries that are zero up to round-off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jaxnn import backprop
+from jaxnn import validation as _v
+from jaxnn.network import Network, Params, _cost
+
+# Default tolerances on the normwise relative difference, by parameter dtype.
+MANUAL_VS_AUTODIFF_RTOL = {"float64": 1e-10, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+FINITE_DIFFERENCE_RTOL = {"float64": 1e-6, "float32": 1e-2}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter array's comparison: ``layer`` is l (1..L), ``name`` 'W' or 'b'."""
+
+    layer: int
+    name: str
+    shape: tuple[int, ...]
+    max_abs_diff: float
+    rel_diff: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rel_diff <= self.tolerance)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A per-array comparison of ``test`` (the hand-written gradient) with ``reference``."""
+
+    test: str
+    reference: str
+    dtype: str
+    rows: tuple[Row, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    @property
+    def max_rel_diff(self) -> float:
+        return max(r.rel_diff for r in self.rows)
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(r.max_abs_diff for r in self.rows)
+
+    def table(self) -> str:
+        """A plain-text table, one line per parameter array, then the verdict."""
+        head = (
+            f"{self.test} vs {self.reference} ({self.dtype})\n"
+            f"{'layer':>5} {'param':>5} {'shape':>12} {'max |a−b|':>12} "
+            f"{'rel diff':>12} {'tol':>9}  result"
+        )
+        lines = [head]
+        for r in self.rows:
+            lines.append(
+                f"{r.layer:>5} {r.name:>5} {str(r.shape):>12} {r.max_abs_diff:>12.3e} "
+                f"{r.rel_diff:>12.3e} {r.tolerance:>9.1e}  {'ok' if r.passed else 'FAIL'}"
+            )
+        lines.append("PASS" if self.passed else "FAIL")
+        return "\n".join(lines)
+
+
+def rel_diff(a, b) -> float:
+    """‖a − b‖_∞ / max(‖a‖_∞, ‖b‖_∞); 0 when both are zero."""
+    a, b = _f64(a), _f64(b)
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
+    diff = np.max(np.abs(a - b), initial=0.0)
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def _f64(a) -> np.ndarray:
+    return np.asarray(a, np.float64)
+
+
+def _report(test: str, reference: str, got: Params, want: Params, tol: float) -> Report:
+    rows = []
+    for l, (g, w) in enumerate(zip(got, want), start=1):
+        for name, ga, wa in (("W", g.W, w.W), ("b", g.b, w.b)):
+            rows.append(
+                Row(
+                    layer=l,
+                    name=name,
+                    shape=tuple(ga.shape),
+                    max_abs_diff=float(np.max(np.abs(_f64(ga) - _f64(wa)))),
+                    rel_diff=rel_diff(ga, wa),
+                    tolerance=tol,
+                )
+            )
+    dtype = str(got[0].W.dtype)
+    return Report(test, reference, dtype, tuple(rows))
+
+
+def _prepare(net, params, x, y):
+    params = _v.check_params(net, params)
+    x, single = _v.check_x(net, x, params)
+    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
+    return params, x, y
+
+
+def _tolerance(table: dict[str, float], dtype, rtol: float | None) -> float:
+    if rtol is not None:
+        return float(rtol)
+    return table.get(str(jnp.dtype(dtype)), max(table.values()))
+
+
+def manual_vs_autodiff(net: Network, params: Params, x, y, rtol: float | None = None) -> Report:
+    """Compare :func:`jaxnn.backprop.value_and_grad` with ``jax.grad(jaxnn.cost)``.
+
+    Args:
+      x: ``(m, n_0)``; y: targets ``(m, n_L)`` or labels ``(m,)``.
+      rtol: tolerance on the normwise relative difference; by default chosen from the
+        parameters' dtype (:data:`MANUAL_VS_AUTODIFF_RTOL`).
+    Returns:
+      a :class:`Report` with one row per W^l and b^l.
+    """
+    params, x, y = _prepare(net, params, x, y)
+    manual = jax.jit(backprop._value_and_grad, static_argnums=0)(net, params, x, y)[1]
+    auto = jax.jit(jax.grad(_cost, argnums=1), static_argnums=0)(net, params, x, y)
+    tol = _tolerance(MANUAL_VS_AUTODIFF_RTOL, params[0].W.dtype, rtol)
+    return _report("manual (BP1–BP4)", "autodiff (jax.grad)", manual, auto, tol)
+
+
+def finite_difference_grad(net: Network, params: Params, x, y, eps: float = 1e-6) -> Params:
+    """Every entry of ∂J/∂θ by the centred difference (J(θ + ε e_k) − J(θ − ε e_k)) / 2ε.
+
+    Costs 2·(number of parameters) evaluations of J (batched with ``vmap``), so meant for
+    small networks; run it in float64. Returns the same pytree as ``params``.
+    """
+    params, x, y = _prepare(net, params, x, y)
+    flat, unravel = ravel_pytree(params)
+
+    @jax.jit
+    def fd(flat):
+        def J(theta):
+            return _cost(net, unravel(theta), x, y)
+
+        basis = jnp.eye(flat.size, dtype=flat.dtype) * eps
+        plus = jax.lax.map(lambda e: J(flat + e), basis, batch_size=256)
+        minus = jax.lax.map(lambda e: J(flat - e), basis, batch_size=256)
+        return (plus - minus) / (2 * eps)  # centred difference (seed 004's sign corrected)
+
+    return unravel(fd(flat))
+
+
+def manual_vs_finite_differences(
+    net: Network, params: Params, x, y, eps: float = 1e-6, rtol: float | None = None
+) -> Report:
+    """Compare the hand-written gradient with centred finite differences, every entry."""
+    params, x, y = _prepare(net, params, x, y)
+    manual = backprop._value_and_grad(net, params, x, y)[1]
+    fd = finite_difference_grad(net, params, x, y, eps)
+    tol = _tolerance(FINITE_DIFFERENCE_RTOL, params[0].W.dtype, rtol)
+    return _report("manual (BP1–BP4)", f"centred differences (ε={eps:g})", manual, fd, tol)
+
+
+def directional_check(
+    net: Network,
+    params: Params,
+    x,
+    y,
+    key,
+    num_directions: int = 8,
+    eps: float = 1e-6,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Random directional derivatives: for unit directions v_k, compare
+    (J(θ + εv) − J(θ − εv)) / 2ε with ⟨∇J, v⟩ from the hand-written gradient.
+
+    The difference is measured against ‖∇J‖₂, the largest directional derivative any unit
+    direction can have (a random direction in many dimensions has ⟨∇J, v⟩ ≈ ‖∇J‖/√n, so a
+    per-direction relative error would be dominated by the rounding of J).
+
+    Returns:
+      ``(max_rel_diff, numeric, analytic)``: the two ``(num_directions,)`` arrays and
+      max_k |numeric_k − analytic_k| / ‖∇J‖₂.
+    """
+    params, x, y = _prepare(net, params, x, y)
+    flat, unravel = ravel_pytree(params)
+    grads = backprop._value_and_grad(net, params, x, y)[1]
+    g_flat, _ = ravel_pytree(grads)
+    v = jax.random.normal(key, (num_directions, flat.size), flat.dtype)
+    v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
+
+    def J(theta):
+        return _cost(net, unravel(theta), x, y)
+
+    numeric = jax.vmap(lambda d: (J(flat + eps * d) - J(flat - eps * d)) / (2 * eps))(v)
+    analytic = v @ g_flat
+    numeric, analytic = np.asarray(numeric, np.float64), np.asarray(analytic, np.float64)
+    scale = max(float(np.linalg.norm(_f64(g_flat))), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(numeric - analytic)) / scale), numeric, analytic

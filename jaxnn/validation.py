@@ -1,0 +1,248 @@
+"""Checks at the public boundary, in Python, before anything is traced.
+
+Every check raises ValueError or TypeError whose message says what was expected, what
+came, and how to fix it. Shape and dtype checks work on tracers too (they only read
+``.shape``/``.dtype``); value checks (NaN/Inf, label ranges) run only on concrete arrays,
+so inside a user's ``jax.jit`` they are skipped rather than failing with a tracer error.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(a) -> bool:
+    """Whether ``a`` holds values we can read now (not a tracer inside jit/grad/vmap)."""
+    return not isinstance(a, jax.core.Tracer)
+
+
+def check_sizes(sizes) -> tuple[int, ...]:
+    """``sizes`` as a tuple of ≥ 2 positive ints."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(
+            f"sizes must be a sequence of layer widths such as (784, 30, 10); got {sizes!r}."
+        )
+    sizes = tuple(sizes)
+    if len(sizes) < 2:
+        raise ValueError(
+            f"sizes needs at least two entries (input width n_0 and output width n_L); got "
+            f"{sizes!r}. Fix: e.g. sizes=(2, 1) for one layer."
+        )
+    out = []
+    for i, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(
+                f"sizes[{i}] must be a positive int; got {n!r} of type {type(n).__name__} in "
+                f"{sizes!r}."
+            )
+        if n <= 0:
+            raise ValueError(
+                f"every size must be a positive int; got sizes[{i}] = {n} in {sizes!r}. "
+                "Fix: remove or widen that layer."
+            )
+        out.append(int(n))
+    return tuple(out)
+
+
+def check_activation_names(acts, num_layers: int) -> tuple[str, ...]:
+    """One activation name per layer 1..L."""
+    if isinstance(acts, str) or not hasattr(acts, "__iter__"):
+        raise TypeError(
+            f"activations must be a sequence of {num_layers} names, one per layer; got "
+            f"{acts!r}. Fix: e.g. activations=('tanh',) * {num_layers - 1} + ('softmax',), "
+            "or use jaxnn.mlp(sizes, hidden=..., output=...)."
+        )
+    acts = tuple(acts)
+    if len(acts) != num_layers:
+        raise ValueError(
+            f"expected {num_layers} activation names (one per layer 1..L, L = len(sizes) − 1); "
+            f"got {len(acts)}: {acts!r}."
+        )
+    return acts
+
+
+def check_hidden_not_softmax(acts: tuple[str, ...]) -> None:
+    """Softmax belongs on the output layer only."""
+    for l, name in enumerate(acts[:-1], start=1):
+        if name == "softmax":
+            raise ValueError(
+                f"softmax is an output activation; layer {l} of {len(acts)} is hidden. "
+                "Fix: use sigmoid, tanh, relu or leaky_relu on hidden layers."
+            )
+
+
+def check_output_cost_pair(output: str, cost: str, valid: tuple[str, ...]) -> None:
+    """The output activation must make sense for the cost."""
+    if output not in valid:
+        raise ValueError(
+            f"the cost {cost!r} needs an output activation among {', '.join(valid)}; got "
+            f"{output!r}. Fix: change the output activation, or use cost='quadratic'."
+        )
+
+
+def check_nonnegative_finite(name: str, value, fix: str) -> float:
+    """A finite float ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}. Fix: {fix}.")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and ≥ 0; got {value!r}. Fix: {fix}.")
+    return value
+
+
+def check_params(net, params):
+    """``params`` as a tuple of ``Layer(W, b)`` matching ``net``'s shapes, one dtype."""
+    from jaxnn.network import Layer
+
+    if not isinstance(params, (tuple, list)):
+        raise TypeError(
+            f"params must be a tuple of Layer(W, b), one per layer; got "
+            f"{type(params).__name__}. Fix: params = jaxnn.init_params(key, net)."
+        )
+    if len(params) != net.num_layers:
+        raise ValueError(
+            f"the network has {net.num_layers} layers (sizes {net.sizes}) but params has "
+            f"{len(params)} entries. Fix: params = jaxnn.init_params(key, net)."
+        )
+    out = []
+    dtype = None
+    for l, (layer, (w_shape, b_shape)) in enumerate(zip(params, net.shapes()), start=1):
+        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
+            raise TypeError(
+                f"params[{l - 1}] (layer {l}) must be a Layer(W, b) pair; got "
+                f"{type(layer).__name__}."
+            )
+        W, b = layer
+        for label, arr, shape in (("W", W, w_shape), ("b", b, b_shape)):
+            if not hasattr(arr, "shape") or not hasattr(arr, "dtype"):
+                raise TypeError(
+                    f"params[{l - 1}].{label} (layer {l}) must be an array; got "
+                    f"{type(arr).__name__}."
+                )
+            if tuple(arr.shape) != shape:
+                raise ValueError(
+                    f"params[{l - 1}].{label} (layer {l}, {net.sizes[l - 1]} → {net.sizes[l]}) "
+                    f"has shape {tuple(arr.shape)}; the network expects {shape}. Fix: params "
+                    "built for another network? Use jaxnn.init_params(key, net)."
+                )
+            if not jnp.issubdtype(arr.dtype, jnp.floating):
+                raise TypeError(
+                    f"params[{l - 1}].{label} (layer {l}) must be floating point; got "
+                    f"{arr.dtype}. Fix: .astype(jnp.float32)."
+                )
+            if dtype is None:
+                dtype = arr.dtype
+            elif arr.dtype != dtype:
+                raise TypeError(
+                    f"all parameters must share one dtype; params[0].W is {dtype} but "
+                    f"params[{l - 1}].{label} (layer {l}) is {arr.dtype}. Fix: cast them all, "
+                    "e.g. jax.tree.map(lambda p: p.astype(jnp.float32), params)."
+                )
+        out.append(Layer(W, b))
+    return tuple(out)
+
+
+def check_x(net, x, params) -> tuple[jax.Array, bool]:
+    """``x`` as ``(m, n_0)`` in the parameters' dtype, and whether it was one example."""
+    if not hasattr(x, "shape"):
+        x = np.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(
+            f"x must be floating point; got dtype {x.dtype}. Fix: x.astype(jnp.float32) "
+            "(and scale pixels, e.g. x / 255)."
+        )
+    if x.ndim == 1:
+        single = True
+    elif x.ndim == 2:
+        single = False
+    else:
+        raise ValueError(
+            f"x must have shape (m, {net.n_in}) or ({net.n_in},); got {tuple(x.shape)}. "
+            f"Fix: flatten each example, x.reshape(len(x), -1)."
+        )
+    if x.shape[-1] != net.n_in:
+        raise ValueError(
+            f"x's last dimension must be n_0 = {net.n_in} (sizes {net.sizes}); got shape "
+            f"{tuple(x.shape)}. Fix: check the data, or build the network with n_0 = "
+            f"{x.shape[-1]}."
+        )
+    if not single and x.shape[0] == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}); a batch needs at least one row.")
+    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(
+            "x contains NaN or Inf. Fix: clean the data (e.g. np.nan_to_num, or drop rows)."
+        )
+    dtype = params[0].W.dtype
+    x = jnp.asarray(x, dtype=dtype)
+    return (x[None] if single else x), single
+
+
+def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
+    """Targets as ``(m, n_L)`` floats in ``dtype``; integer labels become one-hot rows."""
+    if not hasattr(y, "shape"):
+        y = np.asarray(y)
+    n = net.n_out
+    if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
+        want = () if single else (m,)
+        if tuple(y.shape) != want:
+            raise ValueError(
+                f"integer labels must have shape {want} (one class index per row of x); got "
+                f"{tuple(y.shape)}. Fix: pass labels of shape (m,), or float targets of shape "
+                f"(m, {n})."
+            )
+        hi = 2 if n == 1 else n
+        if is_concrete(y) and y.size:
+            lo_v, hi_v = int(jnp.min(y)), int(jnp.max(y))
+            if lo_v < 0 or hi_v >= hi:
+                raise ValueError(
+                    f"labels must lie in [0, {hi}) for a network with n_L = {n} outputs; got "
+                    f"values from {lo_v} to {hi_v}. Fix: check the labels, or widen the output "
+                    "layer."
+                )
+        y = y[None] if single else y
+        return as_targets(n, y, dtype)
+    if not jnp.issubdtype(y.dtype, jnp.floating):
+        raise TypeError(f"y must be floating point targets or integer labels; got {y.dtype}.")
+    want = (n,) if single else (m, n)
+    if tuple(y.shape) != want:
+        raise ValueError(
+            f"y must be shaped like the output, {want}; got {tuple(y.shape)}. Fix: one row of "
+            f"{n} targets per row of x, or integer class labels of shape (m,)."
+        )
+    if is_concrete(y) and not bool(jnp.all(jnp.isfinite(y))):
+        raise ValueError("y contains NaN or Inf. Fix: clean the targets.")
+    y = jnp.asarray(y, dtype=dtype)
+    return y[None] if single else y
+
+
+def as_targets(n_out: int, y, dtype) -> jax.Array:
+    """Integer labels ``(m,)`` → targets ``(m, n_out)``: one-hot rows, or for n_out = 1
+    the 0/1 label as a column. Float targets pass through, cast to ``dtype``. Jit-able."""
+    if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
+        if n_out == 1:
+            return y.astype(dtype)[:, None]
+        return jax.nn.one_hot(y, n_out, dtype=dtype)
+    return y.astype(dtype)
+
+
+def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
+    """Integer labels ``(m,)`` from labels or targets."""
+    if not hasattr(labels, "shape"):
+        labels = np.asarray(labels)
+    if jnp.issubdtype(labels.dtype, jnp.integer):
+        if tuple(labels.shape) != (m,):
+            raise ValueError(f"labels must have shape ({m},); got {tuple(labels.shape)}.")
+        return jnp.asarray(labels)
+    if tuple(labels.shape) != (m, net.n_out):
+        raise ValueError(
+            f"targets must have shape ({m}, {net.n_out}) or be integer labels ({m},); got "
+            f"{tuple(labels.shape)}."
+        )
+    if net.n_out == 1:
+        return (labels[:, 0] > 0.5).astype(jnp.int32)
+    return jnp.argmax(labels, axis=-1).astype(jnp.int32)
