@@ -94,8 +94,11 @@ def _tanh_deriv(z: Array, a: Array) -> Array:
 
 
 def _relu(z: Array) -> Array:
-    """ReLU(z) = max(0, z) (seed 004 prints this function's derivative as ReLU)."""
-    return jnp.maximum(z, 0)
+    """ReLU(z) = max(0, z) (seed 004 prints this function's derivative as ReLU).
+
+    Written as a select so that autodiff's derivative at z = 0 is 0, like ``relu'`` here
+    (``jnp.maximum`` would split the tie and give ½)."""
+    return jnp.where(z > 0, z, jnp.zeros_like(z))
 
 
 def _relu_deriv(z: Array, a: Array) -> Array:

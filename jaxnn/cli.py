@@ -57,8 +57,12 @@ def _add_verify(sub) -> None:
 def _run_verify(args) -> int:
     import jax
 
-    if args.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(args.dtype == "float64"):
+        return _verify(args)
+
+
+def _verify(args) -> int:
+    import jax
     import jax.numpy as jnp
 
     import jaxnn

@@ -29,7 +29,14 @@ import jax.numpy as jnp
 
 from jaxnn.network import Layer, Network
 
-SCHEMES: tuple[str, ...] = ("lecun_normal", "he_normal", "glorot_normal", "uniform", "normal", "zeros")
+SCHEMES: tuple[str, ...] = (
+    "lecun_normal",
+    "he_normal",
+    "glorot_normal",
+    "uniform",
+    "normal",
+    "zeros",
+)
 
 # The options each scheme takes, with their defaults.
 _OPTIONS: dict[str, dict[str, float]] = {

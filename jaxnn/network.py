@@ -129,6 +129,7 @@ def mlp(
     """A :class:`Network` with one ``hidden`` activation on layers 1..L−1 and ``output``
     on layer L. ``jaxnn.mlp((784, 30, 10))`` is Nielsen's network."""
     sizes = _v.check_sizes(sizes)
+    _activations.get(hidden)  # a typo is an error even when there is no hidden layer
     return Network(sizes, (hidden,) * (len(sizes) - 2) + (output,), cost, l2)
 
 
@@ -167,12 +168,12 @@ def _example_costs(net: Network, z_out: Array, a_out: Array, y: Array) -> Array:
 
 def _l2_term(net: Network, params: Params, m: int) -> Array:
     """(λ / 2m) Σ_l ‖W^l‖²_F."""
-    return (net.l2 / (2 * m)) * sum(jnp.sum(W * W) for W, _ in params)
+    return (net.l2 / (2 * m)) * sum(jnp.sum(W * W) for W, _ in params)  # (λ/2m) Σ ‖W^l‖²
 
 
 def _cost_from_pass(net: Network, params: Params, zs, acts, y: Array) -> Array:
     """J from a stored forward pass: (1/m) Σ_i C(a_i, y_i) + (λ/2m) Σ ‖W‖², ``y: (m, n_L)``."""
-    J = jnp.mean(_example_costs(net, zs[-1], acts[-1], y))
+    J = jnp.mean(_example_costs(net, zs[-1], acts[-1], y))  # J = (1/m) Σ_i C(a_i, y_i)
     if net.l2:
         J = J + _l2_term(net, params, y.shape[0])
     return J

@@ -25,12 +25,6 @@ class Layer(NamedTuple):
     b: jax.Array
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 def make_params(dtype=jnp.float32):
     """A two-layer pytree: (Layer(W (3, 2), b (3,)), Layer(W (1, 3), b (1,)))."""
     k = jax.random.split(jax.random.PRNGKey(0), 3)

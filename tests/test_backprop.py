@@ -1,0 +1,183 @@
+"""The hand-written backward pass (BP1–BP4) against jax.grad of the pure cost."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxnn
+from jaxnn import activations, backprop, costs
+from jaxnn.gradcheck import rel_diff
+
+HIDDEN = [n for n in activations.NAMES if n != "softmax"]
+PAIRS = [(out, c) for c, outs in costs.VALID_OUTPUTS.items() for out in outs]
+WIDTHS = (4, 6, 5, 7, 3, 4)  # n_0 … ; a depth-L network uses WIDTHS[:L] + (n_L,)
+N_OUT = 3
+
+
+def _problem(net, m, dtype, key=0):
+    kp, kx, ky = jax.random.split(jax.random.key(key), 3)
+    params = jaxnn.init_params(kp, net, "glorot_normal", dtype=dtype)
+    # Non-zero biases so every activation's whole range is exercised.
+    params = tuple(
+        jaxnn.Layer(W, 0.3 * jax.random.normal(jax.random.fold_in(kp, i), b.shape, dtype))
+        for i, (W, b) in enumerate(params)
+    )
+    x = jax.random.normal(kx, (m, net.n_in), dtype)
+    if net.cost == "cross_entropy" and net.activations[-1] == "softmax":
+        y = jax.random.randint(ky, (m,), 0, net.n_out)  # integer labels, one-hot
+    else:
+        y = jax.random.uniform(ky, (m, net.n_out), dtype)
+    return params, x, y
+
+
+def _assert_same(manual, reference, rtol):
+    """Same value and gradient: normwise relative difference ≤ rtol per array, except for an
+    array that is zero up to round-off (|difference| ≤ 100 u max(1, |J|), u the unit
+    round-off), where a relative difference means nothing. Softmax + absolute cost with
+    every a_i > y_i gives such an exactly-zero gradient, which autodiff computes as ~1e−17."""
+    J, grads = manual
+    J_ref, grads_ref = reference
+    assert rel_diff(J, J_ref) <= rtol
+    floor = 100 * float(jnp.finfo(J.dtype).eps) * max(1.0, abs(float(J_ref)))
+    assert jax.tree.structure(grads) == jax.tree.structure(grads_ref)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_ref)):
+        assert g.shape == r.shape and g.dtype == r.dtype
+        max_abs = float(jnp.max(jnp.abs(g - r)))
+        assert rel_diff(g, r) <= rtol or max_abs <= floor, (rel_diff(g, r), max_abs)
+
+
+@pytest.mark.parametrize("output, cost", PAIRS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_manual_equals_autodiff_float64(x64, hidden, output, cost):
+    """Every hidden activation × every valid output/cost pair × depths 1–5 × m ∈ {1, 7, 64}
+    × with and without L2, to a relative error ≤ 1e−10 in float64."""
+    depths = range(1, 6) if hidden == HIDDEN[0] else range(2, 6)  # depth 1 has no hidden layer
+    for depth, m, l2 in itertools.product(depths, (1, 7, 64), (0.0, 0.7)):
+        net = jaxnn.Network(
+            WIDTHS[:depth] + (N_OUT,), (hidden,) * (depth - 1) + (output,), cost, l2
+        )
+        params, x, y = _problem(net, m, jnp.float64, key=depth * 100 + m)
+        _assert_same(
+            backprop.value_and_grad(net, params, x, y),
+            jax.value_and_grad(jaxnn.cost, argnums=1)(net, params, x, y),
+            rtol=1e-10,
+        )
+
+
+@pytest.mark.parametrize("output, cost", PAIRS)
+def test_manual_equals_autodiff_float32(output, cost):
+    net = jaxnn.Network((5, 8, 8, N_OUT), ("tanh", "sigmoid", output), cost, 0.1)
+    params, x, y = _problem(net, 32, jnp.float32)
+    manual = backprop.value_and_grad(net, params, x, y)
+    assert manual[0].dtype == jnp.float32
+    _assert_same(manual, jax.value_and_grad(jaxnn.cost, argnums=1)(net, params, x, y), 1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    hidden=st.sampled_from(HIDDEN),
+    pair=st.sampled_from(PAIRS),
+    m=st.integers(1, 8),
+    l2=st.sampled_from([0.0, 0.01, 1.0]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_manual_equals_autodiff_property(sizes, hidden, pair, m, l2, seed):
+    output, cost = pair
+    with jax.enable_x64(True):
+        net = jaxnn.Network(tuple(sizes), (hidden,) * (len(sizes) - 2) + (output,), cost, l2)
+        params, x, y = _problem(net, m, jnp.float64, key=seed)
+        x = x * 3.0  # wider inputs: saturated units too
+        _assert_same(
+            backprop.value_and_grad(net, params, x, y),
+            jax.value_and_grad(jaxnn.cost, argnums=1)(net, params, x, y),
+            rtol=1e-10,
+        )
+
+
+def test_jitted_equals_eager():
+    net = jaxnn.mlp((6, 10, 10, 4), hidden="tanh", output="softmax", cost="cross_entropy", l2=0.2)
+    params, x, y = _problem(net, 16, jnp.float32)
+    eager = backprop.value_and_grad(net, params, x, y)
+    jitted = jax.jit(backprop.value_and_grad, static_argnums=0)(net, params, x, y)
+    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted)):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
+    again = jax.jit(backprop.value_and_grad, static_argnums=0)(net, params, x, y)
+    for a, b in zip(jax.tree.leaves(jitted), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_works_under_vmap(x64):
+    """vmap over examples gives each example's own gradient (m = 1 each)."""
+    net = jaxnn.mlp((3, 5, 2), hidden="sigmoid", output="sigmoid", cost="binary_cross_entropy")
+    params, x, y = _problem(net, 6, jnp.float64)
+    per_example = jax.vmap(lambda xi, yi: backprop.grad(net, params, xi, yi))(x, y)
+    reference = jax.vmap(lambda xi, yi: jax.grad(jaxnn.cost, argnums=1)(net, params, xi, yi))(x, y)
+    for a, b in zip(jax.tree.leaves(per_example), jax.tree.leaves(reference)):
+        assert a.shape[0] == 6
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    # …and their mean is the batch gradient.
+    batch = backprop.grad(net, params, x, y)
+    for a, b in zip(jax.tree.leaves(per_example), jax.tree.leaves(batch)):
+        np.testing.assert_allclose(a.mean(0), b, rtol=1e-12, atol=1e-15)
+
+
+def test_single_example_and_labels(x64):
+    net = jaxnn.mlp((3, 4, 5), hidden="relu", output="softmax", cost="cross_entropy")
+    params, x, _ = _problem(net, 1, jnp.float64)
+    J1, g1 = backprop.value_and_grad(net, params, x[0], jnp.array(2))
+    J2, g2 = backprop.value_and_grad(net, params, x, jax.nn.one_hot(jnp.array([2]), 5))
+    assert float(J1) == pytest.approx(float(J2), rel=1e-15)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_deltas_are_dJ_dZ(x64):
+    """Δ^l = ∂J/∂Z^l, checked by autodiff of J with respect to an offset added to Z^l."""
+    net = jaxnn.mlp((4, 6, 5, 3), hidden="tanh", output="softmax", cost="quadratic", l2=0.3)
+    params, x, y = _problem(net, 9, jnp.float64)
+    ds = backprop.deltas(net, params, x, y)
+    assert [d.shape for d in ds] == [(9, 6), (9, 5), (9, 3)]
+
+    def J_with_offsets(offsets):
+        a = x
+        for (W, b), name, off in zip(params, net.activations, offsets):
+            a = activations.get(name).fn(a @ W.T + b + off)
+        c = jnp.mean(costs.get(net.cost).fn(a, y))
+        return c + 0.3 / (2 * 9) * sum(jnp.sum(W**2) for W, _ in params)
+
+    want = jax.grad(J_with_offsets)([jnp.zeros_like(d) for d in ds])
+    for d, w in zip(ds, want):
+        np.testing.assert_allclose(d, w, rtol=1e-12, atol=1e-16)
+    # BP3: the bias gradient is the column sum of Δ.
+    grads = backprop.grad(net, params, x, y)
+    for d, g in zip(ds, grads):
+        np.testing.assert_allclose(d.sum(0), g.b, rtol=1e-13)
+
+
+def test_forward_pass_keeps_zs_and_activations(x64):
+    net = jaxnn.mlp((4, 6, 3), hidden="sigmoid", output="identity", cost="quadratic")
+    params, x, _ = _problem(net, 5, jnp.float64)
+    zs, acts = backprop.forward_pass(net, params, x)
+    assert [z.shape for z in zs] == [(5, 6), (5, 3)]
+    assert [a.shape for a in acts] == [(5, 4), (5, 6), (5, 3)]
+    np.testing.assert_array_equal(acts[0], x)
+    np.testing.assert_allclose(acts[1], jax.nn.sigmoid(zs[0]), rtol=1e-15)
+    np.testing.assert_allclose(acts[-1], jaxnn.forward(net, params, x), rtol=1e-15)
+
+
+def test_identity_network_is_one_affine_map(x64):
+    """Seed 004: without activations, a deep network collapses to ŷ = W x + B with
+    W = W^L ⋯ W^1 and B = Σ_l W^L ⋯ W^{l+1} b^l."""
+    net = jaxnn.mlp((5, 7, 6, 8, 3), hidden="identity", output="identity")
+    params, x, _ = _problem(net, 11, jnp.float64)
+    W = jnp.eye(5)
+    B = jnp.zeros(5)
+    for Wl, bl in params:
+        W, B = Wl @ W, Wl @ B + bl
+    np.testing.assert_allclose(jaxnn.forward(net, params, x), x @ W.T + B, rtol=1e-12, atol=1e-14)

@@ -1,0 +1,123 @@
+"""Gradient verification: finite differences, directional derivatives, reports, the CLI."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import backprop, gradcheck
+from jaxnn.cli import main
+
+
+def _problem(net, m=6, dtype=jnp.float64):
+    kp, kx, ky = jax.random.split(jax.random.key(0), 3)
+    params = jaxnn.init_params(kp, net, "normal", dtype=dtype)
+    x = jax.random.normal(kx, (m, net.n_in), dtype)
+    y = jax.random.uniform(ky, (m, net.n_out), dtype)
+    return params, x, y
+
+
+@pytest.mark.parametrize(
+    "hidden, output, cost, l2",
+    [
+        ("sigmoid", "sigmoid", "quadratic", 0.0),
+        ("tanh", "softmax", "quadratic", 0.5),
+        ("relu", "sigmoid", "binary_cross_entropy", 0.1),
+        ("leaky_relu", "identity", "absolute", 0.0),
+    ],
+)
+def test_finite_differences_agree_with_manual_float64(x64, hidden, output, cost, l2):
+    net = jaxnn.mlp((3, 4, 3, 2), hidden=hidden, output=output, cost=cost, l2=l2)
+    params, x, y = _problem(net)
+    fd = gradcheck.finite_difference_grad(net, params, x, y, eps=1e-6)
+    manual = backprop.grad(net, params, x, y)
+    for a, b in zip(jax.tree.leaves(manual), jax.tree.leaves(fd)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    report = gradcheck.manual_vs_finite_differences(net, params, x, y)
+    assert report.passed and report.max_rel_diff < 1e-6
+
+
+def test_centred_difference_sign(x64):
+    """Seed 004's (J(θ − ε) − J(θ + ε))/2ε has the wrong sign; ours matches the gradient."""
+    net = jaxnn.mlp((1, 1), output="identity")
+    params = (jaxnn.Layer(jnp.array([[2.0]]), jnp.array([0.0])),)
+    x, y = jnp.array([[1.0]]), jnp.array([[0.0]])
+    fd = gradcheck.finite_difference_grad(net, params, x, y)
+    assert float(fd[0].W[0, 0]) == pytest.approx(2.0, rel=1e-8)  # d/dw ½(w·1)² = w
+
+
+def test_manual_vs_autodiff_report(x64):
+    net = jaxnn.mlp((4, 5, 3), hidden="tanh", output="softmax", cost="cross_entropy", l2=0.2)
+    params, x, _ = _problem(net)
+    report = gradcheck.manual_vs_autodiff(net, params, x, jnp.array([0, 1, 2, 0, 1, 2]))
+    assert report.passed and report.max_rel_diff < 1e-12
+    assert [(r.layer, r.name, r.shape) for r in report.rows] == [
+        (1, "W", (5, 4)), (1, "b", (5,)), (2, "W", (3, 5)), (2, "b", (3,))
+    ]
+    table = report.table()
+    assert "manual (BP1–BP4) vs autodiff (jax.grad) (float64)" in table
+    assert table.endswith("PASS")
+
+
+def test_report_catches_a_wrong_gradient(x64):
+    """The check can fail: a gradient with a flipped sign in one entry is reported."""
+    net = jaxnn.mlp((3, 2), output="identity")
+    params, x, y = _problem(net)
+    good = backprop.grad(net, params, x, y)
+    bad = (jaxnn.Layer(good[0].W.at[0, 0].multiply(-1.0), good[0].b),)
+    report = gradcheck._report("bad", "good", bad, good, 1e-10)
+    assert not report.passed
+    assert [r.passed for r in report.rows] == [False, True]
+    assert "FAIL" in report.table()
+
+
+def test_directional_check(x64):
+    net = jaxnn.mlp((20, 15, 4), hidden="relu", output="softmax", cost="quadratic")
+    params, x, y = _problem(net)
+    worst, numeric, analytic = gradcheck.directional_check(net, params, x, y, jax.random.key(3))
+    assert worst < 1e-7
+    assert numeric.shape == analytic.shape == (8,)
+
+
+def test_float32_report_uses_float32_tolerance():
+    net = jaxnn.mlp((4, 8, 3), hidden="sigmoid", output="softmax", cost="cross_entropy")
+    params, x, _ = _problem(net, dtype=jnp.float32)
+    report = gradcheck.manual_vs_autodiff(net, params, x, jnp.array([0, 1, 2, 0, 1, 2]))
+    assert report.dtype == "float32" and report.rows[0].tolerance == 1e-4
+    assert report.passed
+
+
+def test_cli_verify_passes(capsys):
+    assert main(["verify", "--sizes", "4,5,3", "--hidden", "tanh", "--output", "softmax",
+                 "--cost", "cross_entropy"]) == 0
+    out = capsys.readouterr().out
+    assert "manual (BP1–BP4) vs autodiff (jax.grad) (float64)" in out
+    assert "centred differences" in out and out.rstrip().endswith("verify: PASS")
+
+
+def test_cli_verify_directional_for_large_networks(capsys):
+    assert main(["verify", "--sizes", "50,40,3", "--max-fd-params", "100"]) == 0
+    assert "random directional derivatives" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["verify", "--output", "tanh", "--cost", "binary_cross_entropy"],
+         "the cost 'binary_cross_entropy' needs an output activation among sigmoid; got 'tanh'"),
+        (["verify", "--hidden", "softmax"], "softmax is an output activation"),
+        (["verify", "--batch", "0"], "--batch must be a positive integer; got 0"),
+        (["verify", "--sizes", "4"], "sizes needs at least two entries"),
+    ],
+)
+def test_cli_verify_bad_input(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_verify_bad_sizes_text(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "--sizes", "4,a"])
+    assert e.value.code == 2
+    assert "sizes are comma-separated integers such as 784,30,10; got '4,a'" in capsys.readouterr().err

@@ -1,0 +1,176 @@
+"""Network description, parameters, initialisers, forward/cost, and every bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import backprop
+
+
+def test_network_is_frozen_hashable_and_static():
+    net = jaxnn.mlp([784, 30, 10])
+    assert net.sizes == (784, 30, 10) and net.activations == ("sigmoid", "sigmoid")
+    assert hash(net) == hash(jaxnn.mlp((784, 30, 10)))
+    assert net == jaxnn.Network((784, 30, 10), ("sigmoid", "sigmoid"), "quadratic", 0.0)
+    with pytest.raises(AttributeError):
+        net.l2 = 1.0
+    traces = []
+
+    @jax.jit
+    def f(x):
+        return x
+
+    g = jax.jit(lambda n, x: (traces.append(1), x * n.num_layers)[1], static_argnums=0)
+    g(net, 1.0)
+    g(jaxnn.mlp((784, 30, 10)), 2.0)  # an equal description: no retrace
+    assert len(traces) == 1
+    assert jaxnn.Network.from_dict(net.to_dict()) == net
+
+
+def test_mlp_builds_hidden_and_output():
+    net = jaxnn.mlp((4, 5, 6, 3), hidden="relu", output="softmax", cost="cross_entropy", l2=0.5)
+    assert net.activations == ("relu", "relu", "softmax")
+    assert net.num_layers == 3 and net.n_in == 4 and net.n_out == 3 and net.l2 == 0.5
+    assert jaxnn.num_params(net) == 5 * 4 + 5 + 6 * 5 + 6 + 3 * 6 + 3
+
+
+@pytest.mark.parametrize(
+    "scheme, std",
+    [
+        ("lecun_normal", lambda n_in, n_out: np.sqrt(1 / n_in)),
+        ("he_normal", lambda n_in, n_out: np.sqrt(2 / n_in)),
+        ("glorot_normal", lambda n_in, n_out: np.sqrt(2 / (n_in + n_out))),
+        ("normal", lambda n_in, n_out: 1.0),
+    ],
+)
+def test_init_scales(scheme, std):
+    net = jaxnn.mlp((400, 300, 200))
+    params = jaxnn.init_params(jax.random.key(0), net, scheme)
+    for (W, b), (n_in, n_out) in zip(params, [(400, 300), (300, 200)]):
+        assert W.shape == (n_out, n_in) and b.shape == (n_out,)
+        assert W.dtype == jnp.float32
+        assert float(jnp.std(W)) == pytest.approx(std(n_in, n_out), rel=0.02)
+        assert abs(float(jnp.mean(W))) < 0.01 * std(n_in, n_out) * 10
+        if scheme == "normal":
+            assert float(jnp.std(b)) == pytest.approx(1.0, rel=0.25)
+        else:
+            assert not bool(jnp.any(b))
+
+
+def test_init_uniform_and_zeros_and_determinism():
+    net = jaxnn.mlp((50, 40, 3))
+    params = jaxnn.init_params(jax.random.key(1), net, "uniform", epsilon=0.05)
+    assert float(jnp.max(jnp.abs(params[0].W))) <= 0.05
+    assert float(jnp.max(jnp.abs(params[0].W))) > 0.04
+    zeros = jaxnn.init_params(jax.random.key(1), net, "zeros")
+    assert not any(bool(jnp.any(p)) for p in jax.tree.leaves(zeros))
+    a = jaxnn.init_params(jax.random.key(7), net)
+    b = jaxnn.init_params(jax.random.key(7), net)
+    c = jaxnn.init_params(jax.random.key(8), net)
+    assert all(bool(jnp.array_equal(p, q)) for p, q in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert not bool(jnp.array_equal(a[0].W, c[0].W))
+    old_style = jaxnn.init_params(jax.random.PRNGKey(7), net)
+    assert old_style[0].W.shape == (40, 50)
+
+
+def test_forward_shapes_and_cost_definition(x64):
+    net = jaxnn.mlp((3, 4, 2), hidden="tanh", output="identity", cost="quadratic", l2=0.6)
+    params = jaxnn.init_params(jax.random.key(0), net, dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(1), (5, 3), jnp.float64)
+    y = jax.random.normal(jax.random.key(2), (5, 2), jnp.float64)
+    a = jaxnn.forward(net, params, x)
+    assert a.shape == (5, 2)
+    np.testing.assert_allclose(jaxnn.forward(net, params, x[2]), a[2], rtol=1e-15)
+    h = jnp.tanh(x @ params[0].W.T + params[0].b)
+    np.testing.assert_allclose(a, h @ params[1].W.T + params[1].b, rtol=1e-14)
+    l2 = 0.6 / (2 * 5) * (jnp.sum(params[0].W ** 2) + jnp.sum(params[1].W ** 2))
+    want = jnp.mean(0.5 * jnp.sum((a - y) ** 2, axis=1)) + l2
+    assert float(jaxnn.cost(net, params, x, y)) == pytest.approx(float(want), rel=1e-14)
+
+
+def test_params_of_another_dtype_set_the_compute_dtype(x64):
+    net = jaxnn.mlp((3, 2))
+    params = jaxnn.init_params(jax.random.key(0), net, dtype=jnp.float32)
+    out = jaxnn.forward(net, params, np.ones((2, 3), np.float64))
+    assert out.dtype == jnp.float32
+
+
+def test_cross_entropy_is_finite_at_extreme_logits():
+    net = jaxnn.mlp((2, 3), output="softmax", cost="cross_entropy")
+    params = (jaxnn.Layer(jnp.array([[1e4, 0], [-1e4, 0], [0, 0]], jnp.float32), jnp.zeros(3)),)
+    x = jnp.array([[1.0, 0.0], [-1.0, 0.0]])
+    J, g = backprop.value_and_grad(net, params, x, jnp.array([1, 0]))
+    assert bool(jnp.isfinite(J)) and float(J) > 1e3
+    assert all(bool(jnp.all(jnp.isfinite(t))) for t in jax.tree.leaves(g))
+
+
+def test_predict_and_accuracy():
+    net = jaxnn.mlp((2, 3), output="softmax", cost="cross_entropy")
+    params = (jaxnn.Layer(jnp.array([[1.0, 0], [0, 1.0], [-1.0, -1.0]]), jnp.zeros(3)),)
+    x = jnp.array([[2.0, 0.0], [0.0, 2.0], [-2.0, -2.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(jaxnn.predict(net, params, x), [0, 1, 2, 0])
+    assert float(jaxnn.accuracy(net, params, x, jnp.array([0, 1, 2, 1]))) == 0.75
+    assert float(jaxnn.accuracy(net, params, x, jax.nn.one_hot(jnp.array([0, 1, 2, 0]), 3))) == 1.0
+
+
+NET = jaxnn.mlp((3, 4, 2), hidden="tanh", output="softmax", cost="cross_entropy")
+PARAMS = jaxnn.init_params(jax.random.key(0), NET)
+X = jnp.ones((5, 3))
+Y = jnp.array([0, 1, 0, 1, 1])
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: jaxnn.mlp((3,)), ValueError, r"sizes needs at least two entries .*got \(3,\)"),
+        (lambda: jaxnn.mlp((3, 0, 2)), ValueError, r"every size must be a positive int; got sizes\[1\] = 0"),
+        (lambda: jaxnn.mlp((3, -4, 2)), ValueError, r"sizes\[1\] = -4"),
+        (lambda: jaxnn.mlp((3, 2.5)), TypeError, r"sizes\[1\] must be a positive int; got 2.5"),
+        (lambda: jaxnn.mlp("784,10"), TypeError, r"sizes must be a sequence of layer widths"),
+        (lambda: jaxnn.mlp((3, 2), hidden="sigmoidd"), ValueError, r"unknown activation 'sigmoidd'; expected one of: sigmoid, tanh, relu, leaky_relu, identity, softmax"),
+        (lambda: jaxnn.mlp((3, 2, 2), hidden="sigmoidd"), ValueError, r"unknown activation 'sigmoidd'"),
+        (lambda: jaxnn.mlp((3, 2), cost="mse"), ValueError, r"unknown cost 'mse'; expected one of: quadratic, absolute, binary_cross_entropy, cross_entropy"),
+        (lambda: jaxnn.mlp((3, 4, 2), hidden="softmax"), ValueError, r"softmax is an output activation; layer 1 of 2 is hidden"),
+        (lambda: jaxnn.mlp((3, 2), output="tanh", cost="binary_cross_entropy"), ValueError, r"the cost 'binary_cross_entropy' needs an output activation among sigmoid; got 'tanh'"),
+        (lambda: jaxnn.mlp((3, 2), output="relu", cost="cross_entropy"), ValueError, r"needs an output activation among softmax, sigmoid; got 'relu'"),
+        (lambda: jaxnn.mlp((3, 2), l2=-1.0), ValueError, r"l2 must be finite and ≥ 0; got -1.0"),
+        (lambda: jaxnn.mlp((3, 2), l2=float("nan")), ValueError, r"l2 must be finite and ≥ 0; got nan"),
+        (lambda: jaxnn.Network((3, 4, 2), ("tanh",), "quadratic"), ValueError, r"expected 2 activation names .* got 1"),
+        (lambda: jaxnn.init_params(jax.random.key(0), NET, "xavier"), ValueError, r"unknown init scheme 'xavier'; expected one of: lecun_normal, he_normal, glorot_normal, uniform, normal, zeros"),
+        (lambda: jaxnn.init_params(jax.random.key(0), NET, "uniform", epsilom=0.1), TypeError, r"init scheme 'uniform' takes epsilon; got unexpected option\(s\) epsilom"),
+        (lambda: jaxnn.init_params(jax.random.key(0), NET, "uniform", epsilon=0), ValueError, r"epsilon must be a finite number > 0; got 0"),
+        (lambda: jaxnn.init_params(0, NET), TypeError, r"key must be a jax.random key; got 0"),
+        (lambda: jaxnn.init_params(jax.random.key(0), (3, 2)), TypeError, r"init_params needs a jaxnn.Network; got tuple"),
+        (lambda: jaxnn.forward(NET, PARAMS, jnp.ones((5, 4))), ValueError, r"x's last dimension must be n_0 = 3 \(sizes \(3, 4, 2\)\); got shape \(5, 4\)"),
+        (lambda: jaxnn.forward(NET, PARAMS, jnp.ones((5, 3, 1))), ValueError, r"x must have shape \(m, 3\) or \(3,\); got \(5, 3, 1\)"),
+        (lambda: jaxnn.forward(NET, PARAMS, jnp.ones((5, 3), jnp.int32)), TypeError, r"x must be floating point; got dtype int32"),
+        (lambda: jaxnn.forward(NET, PARAMS, jnp.ones((0, 3))), ValueError, r"x is empty"),
+        (lambda: jaxnn.forward(NET, PARAMS, X.at[2, 1].set(jnp.nan)), ValueError, r"x contains NaN or Inf"),
+        (lambda: jaxnn.forward(NET, PARAMS, X.at[2, 1].set(jnp.inf)), ValueError, r"x contains NaN or Inf"),
+        (lambda: jaxnn.cost(NET, PARAMS, X, jnp.ones((5, 3))), ValueError, r"y must be shaped like the output, \(5, 2\); got \(5, 3\)"),
+        (lambda: jaxnn.cost(NET, PARAMS, X, jnp.array([0, 1, 2, 0, 1])), ValueError, r"labels must lie in \[0, 2\) for a network with n_L = 2 outputs; got values from 0 to 2"),
+        (lambda: jaxnn.cost(NET, PARAMS, X, jnp.array([0, -1, 1, 0, 1])), ValueError, r"got values from -1 to 1"),
+        (lambda: jaxnn.cost(NET, PARAMS, X, jnp.array([0, 1, 1])), ValueError, r"integer labels must have shape \(5,\)"),
+        (lambda: jaxnn.cost(NET, PARAMS, X, jnp.ones((5, 2)).at[0, 0].set(jnp.nan)), ValueError, r"y contains NaN or Inf"),
+        (lambda: jaxnn.cost(NET, PARAMS[:1], X, Y), ValueError, r"the network has 2 layers \(sizes \(3, 4, 2\)\) but params has 1 entries"),
+        (lambda: jaxnn.cost(NET, (PARAMS[0], jaxnn.Layer(jnp.ones((2, 5)), jnp.ones(2))), X, Y), ValueError, r"params\[1\].W \(layer 2, 4 → 2\) has shape \(2, 5\); the network expects \(2, 4\)"),
+        (lambda: jaxnn.cost(NET, (jaxnn.Layer(PARAMS[0].W, jnp.ones(3)), PARAMS[1]), X, Y), ValueError, r"params\[0\].b \(layer 1, 3 → 4\) has shape \(3,\); the network expects \(4,\)"),
+        (lambda: jaxnn.cost(NET, (PARAMS[0], jaxnn.Layer(PARAMS[1].W.astype(jnp.int32), PARAMS[1].b)), X, Y), TypeError, r"params\[1\].W \(layer 2\) must be floating point; got int32"),
+        (lambda: jaxnn.cost(NET, {"W": 1}, X, Y), TypeError, r"params must be a tuple of Layer\(W, b\)"),
+        (lambda: backprop.value_and_grad(NET, PARAMS, jnp.ones((5, 4)), Y), ValueError, r"x's last dimension must be n_0 = 3"),
+        (lambda: backprop.deltas(NET, PARAMS, X, jnp.array([0, 1, 2, 0, 1])), ValueError, r"labels must lie in \[0, 2\)"),
+        (lambda: jaxnn.accuracy(NET, PARAMS, X[0], Y[:1]), ValueError, r"accuracy needs a batch x of shape \(m, n_0\)"),
+    ],
+)
+def test_bad_input(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_bad_input_is_caught_before_tracing():
+    """Shape errors inside a user's jit surface as our ValueError, not an XLA error."""
+    f = jax.jit(jaxnn.cost, static_argnums=0)
+    with pytest.raises(ValueError, match=r"x's last dimension must be n_0 = 3"):
+        f(NET, PARAMS, jnp.ones((5, 4)), Y)
