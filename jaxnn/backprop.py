@@ -114,11 +114,20 @@ def _backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list
     return deltas, tuple(grads)
 
 
-def _value_and_grad(net: Network, params: Params, x: Array, y: Array) -> tuple[Array, Params]:
-    """J and ∂J/∂θ for ``x: (m, n_0)`` and float targets ``y: (m, n_L)``; no validation."""
+def _value_grad_and_output(
+    net: Network, params: Params, x: Array, y: Array
+) -> tuple[Array, Params, Array]:
+    """J, ∂J/∂θ and the output A^L from one forward pass; ``x: (m, n_0)``, float targets
+    ``y: (m, n_L)``; no validation (the training step uses A^L for its accuracy)."""
     zs, acts = _forward_layers(net, params, x)
     _, grads = _backward(net, params, zs, acts, y, x.shape[0])
-    return _cost_from_pass(net, params, zs, acts, y), grads
+    return _cost_from_pass(net, params, zs, acts, y), grads, acts[-1]
+
+
+def _value_and_grad(net: Network, params: Params, x: Array, y: Array) -> tuple[Array, Params]:
+    """J and ∂J/∂θ for ``x: (m, n_0)`` and float targets ``y: (m, n_L)``; no validation."""
+    J, grads, _ = _value_grad_and_output(net, params, x, y)
+    return J, grads
 
 
 def value_and_grad(net: Network, params: Params, x, y) -> tuple[Array, Params]:

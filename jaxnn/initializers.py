@@ -27,6 +27,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxnn import validation as _v
 from jaxnn.network import Layer, Network
 
 SCHEMES: tuple[str, ...] = (
@@ -102,7 +103,7 @@ def init_params(key, net: Network, scheme: str = "lecun_normal", dtype=jnp.float
             )
     if not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
         raise TypeError(f"dtype must be floating point; got {jnp.dtype(dtype)}.")
-    key = _check_key(key)
+    key = _v.check_key(key)
 
     params = []
     keys = jax.random.split(key, net.num_layers)
@@ -123,16 +124,3 @@ def init_params(key, net: Network, scheme: str = "lecun_normal", dtype=jnp.float
                 b = jnp.zeros((n_out,), dtype)
         params.append(Layer(W, b))
     return tuple(params)
-
-
-def _check_key(key):
-    """Accept a new-style typed key or a raw uint32[2] key."""
-    if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return key
-    if hasattr(key, "shape") and key.dtype == jnp.uint32 and tuple(key.shape) == (2,):
-        return key
-    raise TypeError(
-        f"key must be a jax.random key; got {key!r}. Fix: key = jax.random.key(0) "
-        "(or jax.random.PRNGKey(0))."
-    )
-

@@ -246,3 +246,15 @@ def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
     if net.n_out == 1:
         return (labels[:, 0] > 0.5).astype(jnp.int32)
     return jnp.argmax(labels, axis=-1).astype(jnp.int32)
+
+
+def check_key(key):
+    """A new-style typed key or a raw uint32[2] key (``jax.random.PRNGKey``)."""
+    if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if hasattr(key, "shape") and key.dtype == jnp.uint32 and tuple(key.shape) == (2,):
+        return key
+    raise TypeError(
+        f"key must be a jax.random key; got {key!r}. Fix: key = jax.random.key(0) "
+        "(or jax.random.PRNGKey(0))."
+    )
