@@ -1,0 +1,1 @@
+"""Experiments that reproduce the seeds' claims; run ``python -m experiments.<name>``."""
