@@ -173,6 +173,21 @@ def _evaluate(net: Network, params: Params, x: Array, y: Array) -> tuple[Array, 
     return cost, correct / n
 
 
+def _epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state) -> dict:
+    """Per-epoch means of the minibatch metrics, and whether everything stayed finite."""
+    return {
+        "train_cost": jnp.mean(Js),
+        "train_accuracy": jnp.sum(correct) / num_examples_used,
+        "grad_norm": jnp.mean(norms),
+        "learning_rate": _optimizers.learning_rate(opt_state),
+        "finite": functools.reduce(
+            jnp.logical_and,
+            [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)],
+            jnp.all(jnp.isfinite(Js)),
+        ),
+    }
+
+
 def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: str = "manual"):
     """A jit-compiled epoch: shuffle on the device, ``lax.scan`` over minibatches, evaluate.
 
@@ -198,17 +213,7 @@ def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: s
         (params, opt_state), (Js, norms, correct) = jax.lax.scan(
             body, (params, opt_state), batches
         )
-        metrics = {
-            "train_cost": jnp.mean(Js),
-            "train_accuracy": jnp.sum(correct) / (num_batches * batch_size),
-            "grad_norm": jnp.mean(norms),
-            "learning_rate": _optimizers.learning_rate(opt_state),
-            "finite": functools.reduce(
-                jnp.logical_and,
-                [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)],
-                jnp.all(jnp.isfinite(Js)),
-            ),
-        }
+        metrics = _epoch_metrics(Js, norms, correct, num_batches * batch_size, params, opt_state)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = _evaluate(net, params, x_val, y_val)
         return params, opt_state, metrics
@@ -284,6 +289,7 @@ def fit(
     best_params: Params | None = None,
     on_epoch: Callable[[int, Params, Any, dict], None] | None = None,
     progress: bool = False,
+    devices=None,
 ) -> FitResult:
     """Train ``params`` with minibatch gradient descent, one compiled call per epoch.
 
@@ -308,6 +314,9 @@ def fit(
       on_epoch: ``on_epoch(epoch, params, opt_state, record)`` after every finite epoch
         (write checkpoints and logs there). Never called for a diverged epoch.
       progress: show a tqdm progress bar over epochs.
+      devices: data-parallel training (:mod:`jaxnn.parallel`): an int N (the first N
+        devices) or a ``jax.sharding.Mesh`` with a ``"data"`` axis; ``batch_size`` must be a
+        multiple of N. ``None``: one device.
     Returns:
       a :class:`FitResult`.
     Raises:
@@ -345,7 +354,20 @@ def fit(
     if opt_state is None:
         opt_state = opt.init(params)
 
-    epoch_fn = make_epoch(net, opt, batch_size=batch_size, num_examples=n, grad=grad)
+    if devices is None:
+        epoch_fn = make_epoch(net, opt, batch_size=batch_size, num_examples=n, grad=grad)
+    else:
+        from jaxnn import parallel
+
+        mesh = devices if isinstance(devices, jax.sharding.Mesh) else parallel.data_mesh(devices)
+        epoch_fn = parallel.make_parallel_epoch(
+            net, opt, batch_size=batch_size, num_examples=n, mesh=mesh, grad=grad
+        )
+        params, opt_state, x, y, x_val, y_val = parallel.replicate(
+            (params, opt_state, x, y, x_val, y_val), mesh
+        )
+        if best_params is not None:
+            best_params = parallel.replicate(best_params, mesh)
     t0 = time.perf_counter()
     compiled = epoch_fn.lower(
         params, opt_state, x, y, jax.random.fold_in(key, 0), x_val, y_val

@@ -1,0 +1,182 @@
+"""Data-parallel training on many devices and processes, with the hand-written gradients.
+
+A 1-D mesh over a ``"data"`` axis (:func:`data_mesh`). Every minibatch of ``B`` rows is
+split across the ``N`` devices, ``B / N`` rows each; parameters and optimizer state are
+replicated. Each device runs the forward pass and BP1–BP4 on its rows, the partial
+gradients are summed over devices (``lax.psum``, an all-reduce), the L2 term is added once,
+and every device applies the same optimizer update::
+
+    ∂J/∂θ = Σ_devices [ (1/B) Σ_{its rows} ∂C_i/∂θ ]  (+ (λ/B) W)
+
+which is the single-device gradient of the whole minibatch, so N = 1, 2, 4 devices give the
+same parameters up to floating-point summation order. The cost and the metrics are reduced
+the same way.
+
+The whole epoch — shuffle, ``lax.scan`` over minibatches, collectives — is one
+``jax.shard_map`` inside one ``jax.jit``. The training set is replicated (each device gathers
+its own rows of each batch by index), so in a multi-process run every process feeds its
+own slice of every batch from its own copy of the data.
+
+Multiple processes (hosts): call :func:`initialize` (``jax.distributed.initialize``) first in
+every process; :func:`data_mesh` then spans every device of every process. On CPU the
+collectives run over gloo (``jax_cpu_collectives_implementation = "gloo"``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxnn import backprop
+from jaxnn import optimizers as _optimizers
+from jaxnn import validation as _v
+from jaxnn.network import Layer, Network, _example_costs, _forward_layers
+
+AXIS = "data"
+
+
+def initialize(coordinator: str, num_processes: int, process_id: int) -> None:
+    """Join a multi-process run: ``jax.distributed.initialize`` with gloo CPU collectives.
+
+    Args:
+      coordinator: ``"HOST:PORT"`` of process 0 (every process passes the same address).
+      num_processes: P ≥ 1; process_id: this process, 0 ≤ I < P.
+    Must be called before any other JAX work in the process.
+    """
+    if not isinstance(coordinator, str) or coordinator.count(":") != 1:
+        raise ValueError(
+            f"the coordinator address is HOST:PORT, e.g. 127.0.0.1:12355; got {coordinator!r}."
+        )
+    host, port = coordinator.split(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"the coordinator address is HOST:PORT with a port in 1..65535; got {coordinator!r}."
+        )
+    if not isinstance(num_processes, int) or num_processes < 1:
+        raise ValueError(f"num_processes must be a positive int; got {num_processes!r}.")
+    if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
+        raise ValueError(
+            f"process_id must lie in [0, {num_processes}); got {process_id!r}."
+        )
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
+
+
+def data_mesh(num_devices: int | None = None) -> Mesh:
+    """A 1-D mesh named ``"data"`` over the first ``num_devices`` devices (all by default,
+    across every process of a multi-process run)."""
+    devices = jax.devices()
+    if num_devices is None:
+        num_devices = len(devices)
+    if isinstance(num_devices, bool) or not isinstance(num_devices, int) or num_devices < 1:
+        raise ValueError(f"the number of devices must be a positive int; got {num_devices!r}.")
+    if num_devices > len(devices):
+        raise ValueError(
+            f"asked for {num_devices} devices but JAX sees {len(devices)} "
+            f"({devices[0].platform}). Fix: --devices ≤ {len(devices)}; on CPU, set "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices} before JAX starts."
+        )
+    return Mesh(np.array(devices[:num_devices]), (AXIS,))
+
+
+def check_batch(batch_size: int, mesh: Mesh) -> None:
+    """The batch must split evenly across the mesh's devices."""
+    n = mesh.shape[AXIS]
+    if batch_size % n:
+        raise ValueError(
+            f"batch_size {batch_size} does not split across {n} devices. Fix: a multiple of "
+            f"{n}, e.g. {max(n, batch_size - batch_size % n)}."
+        )
+
+
+def replicate(tree, mesh: Mesh):
+    """Put every array of ``tree`` on every device of ``mesh`` (works across processes:
+    each process supplies its own copy)."""
+    sharding = NamedSharding(mesh, P())
+
+    def put(a):
+        a = np.asarray(a) if not isinstance(a, jax.Array) else a
+        if jax.process_count() == 1:
+            return jax.device_put(a, sharding)
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    return jax.tree.map(put, tree)
+
+
+def _local_value_grad_and_output(net: Network, params, x, y, m_global: int):
+    """This device's share: (1/B) Σ_{its rows} C_i, Σ of its ∂C_i/∂θ over B, and its A^L.
+    No L2 term: it is added once, after the all-reduce."""
+    unregularised = Network(net.sizes, net.activations, net.cost, 0.0)
+    zs, acts = _forward_layers(unregularised, params, x)
+    _, grads = backprop._backward(unregularised, params, zs, acts, y, m_global)
+    c_sum = jnp.sum(_example_costs(unregularised, zs[-1], acts[-1], y)) / m_global
+    return c_sum, grads, acts[-1]
+
+
+def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int,
+                        mesh: Mesh, grad: str = "manual"):
+    """Like :func:`jaxnn.train.make_epoch`, data-parallel over ``mesh``.
+
+    Returns ``epoch(params, opt_state, x, y, key, x_val, y_val) -> (params, opt_state,
+    metrics)``; ``x, y`` replicated on the mesh (see :func:`replicate`).
+    """
+    from jaxnn import train  # the epoch's metrics and evaluation are train's
+
+    if grad != "manual":
+        raise ValueError(
+            "data-parallel training runs the hand-written gradients (grad='manual'); got "
+            f"grad={grad!r}."
+        )
+    check_batch(batch_size, mesh)
+    n_dev = mesh.shape[AXIS]
+    local = batch_size // n_dev
+    num_batches = num_examples // batch_size
+
+    def per_device(params, opt_state, x, y, batches):
+        me = jax.lax.axis_index(AXIS)
+
+        def body(carry, idx):
+            params, opt_state = carry
+            mine = jax.lax.dynamic_slice_in_dim(idx, me * local, local)  # my rows
+            xb, yb = jnp.take(x, mine, axis=0), jnp.take(y, mine, axis=0)
+            targets = _v.as_targets(net.n_out, yb, xb.dtype)
+            c_sum, grads, a_out = _local_value_grad_and_output(net, params, xb, targets,
+                                                               batch_size)
+            grads = jax.lax.psum(grads, AXIS)  # all-reduce: the whole batch's gradient
+            J = jax.lax.psum(c_sum, AXIS)
+            if net.l2:
+                J = J + (net.l2 / (2 * batch_size)) * sum(jnp.sum(W * W) for W, _ in params)
+                grads = tuple(Layer(gW + (net.l2 / batch_size) * W, gb)
+                              for (gW, gb), (W, _) in zip(grads, params))  # (BP4) + (λ/m) W
+            params, opt_state = opt.update(grads, opt_state, params)
+            correct = jax.lax.psum(
+                jnp.sum(train._predict(net, a_out) == train._labels(net, yb)), AXIS
+            )
+            return (params, opt_state), (J, _optimizers.global_norm(grads), correct)
+
+        return jax.lax.scan(body, (params, opt_state), batches)
+
+    sharded = jax.shard_map(
+        per_device, mesh=mesh, in_specs=(P(), P(), P(), P(), P()), out_specs=P()
+    )
+
+    def epoch(params, opt_state, x, y, key, x_val, y_val):
+        order = jax.random.permutation(key, num_examples)[: num_batches * batch_size]
+        (params, opt_state), (Js, norms, correct) = sharded(
+            params, opt_state, x, y, order.reshape(num_batches, batch_size)
+        )
+        metrics = train._epoch_metrics(Js, norms, correct, num_batches * batch_size,
+                                       params, opt_state)
+        if x_val is not None:
+            metrics["val_cost"], metrics["val_accuracy"] = train._evaluate(
+                net, params, x_val, y_val
+            )
+        return params, opt_state, metrics
+
+    return jax.jit(epoch)
