@@ -34,6 +34,8 @@ argnums=1)`` over every activation × output/cost pair × depth × batch size.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -166,3 +168,75 @@ def deltas(net: Network, params: Params, x, y) -> tuple[Array, ...]:
     zs, acts = _forward_layers(net, params, x)
     ds, _ = _backward(net, params, zs, acts, y, x.shape[0])
     return tuple(ds)
+
+
+# ---------------------------------------------------------------------------------------
+# Per-example gradients, and the manual backward pass as JAX's own gradient.
+
+
+def _per_example_grads(net: Network, params: Params, x: Array, y: Array) -> Params:
+    """∂C(a_i, y_i)/∂θ for every row, by ``vmap`` of BP1–BP4 with m = 1; no validation."""
+    unregularised = Network(net.sizes, net.activations, net.cost, 0.0)
+
+    def one(xi, yi):
+        return _value_and_grad(unregularised, params, xi[None], yi[None])[1]
+
+    return jax.vmap(one)(x, y)
+
+
+def per_example_grads(net: Network, params: Params, x, y) -> Params:
+    """Each example's own gradient ∂C(a_i, y_i)/∂θ, by ``vmap`` of the hand-written pass.
+
+    The L2 term is not per-example and is left out (it is data-independent: DP-SGD adds
+    it after clipping). ``mean_i(per_example_grads)`` plus ``(λ/m) W`` is :func:`grad`.
+
+    Args:
+      x: ``(m, n_0)``; y: targets ``(m, n_L)`` or labels ``(m,)``.
+    Returns:
+      the params pytree with a leading axis m on every leaf:
+      ``W^l: (m, n_l, n_{l−1})``, ``b^l: (m, n_l)``.
+    """
+    params = _v.check_params(net, params)
+    x, single = _v.check_x(net, x, params)
+    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
+    return _per_example_grads(net, params, x, y)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _cost_manual_vjp(net: Network, params: Params, x: Array, y: Array) -> Array:
+    return _cost_from_pass(net, params, *_forward_layers(net, params, x), y)
+
+
+def _cost_manual_vjp_fwd(net, params, x, y):
+    zs, acts = _forward_layers(net, params, x)
+    ds, grads = _backward(net, params, zs, acts, y, x.shape[0])
+    grad_x = ds[0] @ params[0].W  # ∂J/∂X = Δ^1 W^1: BP2 carried one layer further
+    # ∂J/∂Y, the targets' cotangent, from the cost formula by autodiff (rarely needed).
+    _, vjp_y = jax.vjp(lambda t: _cost_from_pass(net, params, zs, acts, t), y)
+    return _cost_from_pass(net, params, zs, acts, y), (grads, grad_x, vjp_y)
+
+
+def _cost_manual_vjp_bwd(net, residuals, g):
+    grads, grad_x, vjp_y = residuals
+    (grad_y,) = vjp_y(g)
+    return jax.tree.map(lambda t: g * t, grads), g * grad_x, grad_y
+
+
+_cost_manual_vjp.defvjp(_cost_manual_vjp_fwd, _cost_manual_vjp_bwd)
+
+
+def cost_with_manual_vjp(net: Network, params: Params, x, y) -> Array:
+    """The cost J, whose gradient under ``jax.grad``/``jax.vjp`` is computed by BP1–BP4.
+
+    A ``jax.custom_vjp``: the forward pass keeps ``zs`` and ``activations``, the backward
+    pass is :func:`value_and_grad`'s, so any JAX code — an optax optimizer, a user's own
+    training loop — differentiating this function runs the hand-written equations. The
+    input gradient is ∂J/∂X = Δ^1 W^1; the targets' from autodiff of the cost formula.
+
+    Args:
+      as :func:`jaxnn.cost`. Returns: the scalar J.
+    """
+    params = _v.check_params(net, params)
+    x, single = _v.check_x(net, x, params)
+    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
+    return _cost_manual_vjp(net, params, x, y)

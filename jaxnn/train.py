@@ -188,30 +188,43 @@ def _epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state) -> 
     }
 
 
-def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: str = "manual"):
+def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: str = "manual",
+               dp=None):
     """A jit-compiled epoch: shuffle on the device, ``lax.scan`` over minibatches, evaluate.
 
     Returns ``epoch(params, opt_state, x, y, key, x_val, y_val) -> (params, opt_state,
     metrics)``; ``x: (num_examples, n_0)``, ``y`` targets or labels; ``x_val, y_val`` may be
     ``None`` (no validation metrics). ``⌊num_examples / batch_size⌋`` steps per call.
+    ``dp``: :class:`jaxnn.privacy.DPSGD` settings for DP-SGD gradients (per-example
+    clipping and noise, the noise keys drawn from ``fold_in(key, 1)``), or ``None``.
     """
     _check_opt(opt)
     gradient = _gradient_fn(grad)
     num_batches = num_examples // batch_size
+    if dp is not None:
+        from jaxnn import privacy
+
+        if grad != "manual":
+            raise ValueError(f"DP-SGD uses the hand-written per-example gradients; got {grad=}.")
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
         # Shuffle on the device; the n mod batch_size examples at the end sit this one out.
         order = jax.random.permutation(key, num_examples)[: num_batches * batch_size]
         batches = order.reshape(num_batches, batch_size)
+        noise_keys = None if dp is None else jax.random.split(jax.random.fold_in(key, 1),
+                                                              num_batches)
 
-        def body(carry, idx):
+        def body(carry, xs):
             params, opt_state = carry
+            idx, k = xs
             xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
-            params, opt_state, stats = _train_step(net, opt, gradient, params, opt_state, xb, yb)
+            g = gradient if dp is None else functools.partial(
+                _private, privacy.private_value_grad_and_output, k, dp)
+            params, opt_state, stats = _train_step(net, opt, g, params, opt_state, xb, yb)
             return (params, opt_state), stats
 
         (params, opt_state), (Js, norms, correct) = jax.lax.scan(
-            body, (params, opt_state), batches
+            body, (params, opt_state), (batches, noise_keys)
         )
         metrics = _epoch_metrics(Js, norms, correct, num_batches * batch_size, params, opt_state)
         if x_val is not None:
@@ -219,6 +232,10 @@ def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: s
         return params, opt_state, metrics
 
     return jax.jit(epoch)
+
+
+def _private(fn, key, dp, net, params, x, y):
+    return fn(net, params, x, y, key, dp)
 
 
 def evaluate(net: Network, params: Params, x, y) -> dict[str, float]:
@@ -290,6 +307,7 @@ def fit(
     on_epoch: Callable[[int, Params, Any, dict], None] | None = None,
     progress: bool = False,
     devices=None,
+    dp=None,
 ) -> FitResult:
     """Train ``params`` with minibatch gradient descent, one compiled call per epoch.
 
@@ -317,6 +335,8 @@ def fit(
       devices: data-parallel training (:mod:`jaxnn.parallel`): an int N (the first N
         devices) or a ``jax.sharding.Mesh`` with a ``"data"`` axis; ``batch_size`` must be a
         multiple of N. ``None``: one device.
+      dp: :func:`jaxnn.privacy.dp_sgd` settings: train with DP-SGD gradients (per-example
+        clipping plus Gaussian noise). One device, ``grad="manual"``.
     Returns:
       a :class:`FitResult`.
     Raises:
@@ -354,8 +374,15 @@ def fit(
     if opt_state is None:
         opt_state = opt.init(params)
 
+    if dp is not None:
+        from jaxnn import privacy
+
+        if not isinstance(dp, privacy.DPSGD):
+            raise TypeError(f"dp must come from jaxnn.privacy.dp_sgd(...); got {dp!r}.")
+        if devices is not None:
+            raise ValueError("DP-SGD runs on one device here; drop devices= or dp=.")
     if devices is None:
-        epoch_fn = make_epoch(net, opt, batch_size=batch_size, num_examples=n, grad=grad)
+        epoch_fn = make_epoch(net, opt, batch_size=batch_size, num_examples=n, grad=grad, dp=dp)
     else:
         from jaxnn import parallel
 
@@ -387,10 +414,10 @@ def fit(
         new_params, new_state, metrics = compiled(
             params, opt_state, x, y, jax.random.fold_in(key, e), x_val, y_val
         )
-        metrics = jax.device_get(metrics)
+        metrics = _host(metrics)
         seconds = time.perf_counter() - t
         if not bool(metrics.pop("finite")):
-            rate = float(_optimizers.learning_rate(opt_state))
+            rate = float(_host(_optimizers.learning_rate(opt_state)))
             raise TrainingDiverged(
                 f"the cost became NaN or Inf in epoch {e + 1}; training stopped and the "
                 f"parameters of epoch {e} (the last finite ones) were kept. Fix: lower the "
@@ -417,6 +444,13 @@ def fit(
     if patience is None:
         best_params, best_epoch = params, (history[-1]["epoch"] if history else start_epoch)
     return FitResult(best_params, opt_state, history, best_epoch, stopped_early, compile_seconds)
+
+
+def _host(tree):
+    """NumPy values of (possibly multi-process, replicated) arrays."""
+    from jaxnn.parallel import to_host
+
+    return to_host(tree)
 
 
 def _progress(it, enabled: bool):
