@@ -142,6 +142,9 @@ def _add_train(sub) -> None:
                    "--out; the flags must describe the same run")
     p.add_argument("--x64", action="store_true", help="train in float64")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--debug-nans", action="store_true", help="stop at the first operation "
+                   "that produces a NaN (jax_debug_nans: slow, re-runs ops un-jitted to point "
+                   "at the culprit)")
     p.add_argument("--devices", type=int, default=None, help="data-parallel over N devices "
                    "(batch size a multiple of N); default: one device")
     p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for a "
@@ -164,7 +167,7 @@ def _run_train(args) -> int:
         from jaxnn import parallel
 
         parallel.initialize(args.coordinator, args.num_processes, args.process_id)
-    with jax.enable_x64(bool(args.x64)):
+    with jax.enable_x64(bool(args.x64)), jax.debug_nans(bool(args.debug_nans)):
         from jaxnn import runs
 
         return runs.train_command(args)

@@ -38,7 +38,7 @@ _SAME_ON_RESUME = ("sizes", "hidden", "output", "cost", "init", "optimizer", "lr
                    "batch_size", "l2", "grad", "data", "val_size", "patience", "seed", "x64")
 # Flags that describe how, not what: a run may resume on other hardware.
 _NOT_CONFIG = ("run", "command", "quiet", "resume", "out", "coordinator", "num_processes",
-               "process_id")
+               "process_id", "debug_nans")
 
 
 def _check_args(args) -> None:

@@ -400,6 +400,8 @@ def fit(
         params, opt_state, x, y, jax.random.fold_in(key, 0), x_val, y_val
     ).compile()
     compile_seconds = time.perf_counter() - t0
+    if jax.config.jax_debug_nans:  # let JAX re-run the epoch op by op to find the first NaN
+        compiled = epoch_fn
 
     # Early-stopping state; a resumed run recovers it from the history.
     best_epoch, best_cost = start_epoch, math.inf
