@@ -109,6 +109,18 @@ def replicate(tree, mesh: Mesh):
     return jax.tree.map(put, tree)
 
 
+def to_host(tree):
+    """NumPy copies of a pytree of (replicated) arrays, including arrays spread over several
+    processes, whose every addressable shard holds the whole value."""
+
+    def get(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            return np.asarray(a.addressable_shards[0].data)
+        return np.asarray(a)
+
+    return jax.tree.map(get, tree)
+
+
 def _local_value_grad_and_output(net: Network, params, x, y, m_global: int):
     """This device's share: (1/B) Σ_{its rows} C_i, Σ of its ∂C_i/∂θ over B, and its A^L.
     No L2 term: it is added once, after the all-reduce."""
