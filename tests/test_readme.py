@@ -1,4 +1,4 @@
-"""README stays true: its equation table is what the script renders from the code."""
+"""README stays true: its generated blocks equal what scripts/readme.py renders now."""
 
 import importlib.util
 import pathlib
@@ -7,17 +7,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("equation_table", ROOT / "scripts/equation_table.py")
+    spec = importlib.util.spec_from_file_location("readme_script", ROOT / "scripts/readme.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_equation_table_matches_the_code():
-    et = _script()
+def test_generated_blocks_are_current():
+    script = _script()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert et.replace_in(readme, et.render()) == readme, (
-        "README's equation table is stale: run python scripts/equation_table.py --write"
+    assert script.render_all(readme) == readme, (
+        "README's generated blocks are stale: run python scripts/readme.py --write"
     )
 
 

@@ -1,21 +1,30 @@
-"""Render README's table mapping each seed equation to the line of jaxnn that implements it.
+"""Regenerate README's generated blocks from the code and the committed results.
 
-    python scripts/equation_table.py          # print the table
-    python scripts/equation_table.py --write  # rewrite it inside README.md
+    python scripts/readme.py          # print every block
+    python scripts/readme.py --write  # rewrite them inside README.md
 
-Each row names a unique marker (a comment) in a source file; the line number is found, not
-typed, so the table stays true when the code moves. tests/test_readme.py checks that
-README's table equals this script's output.
+Blocks (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``):
+
+* ``equations``: each seed equation and the line of jaxnn that implements it. Each row names
+  a unique marker (a comment) in a source file; the line number is found, not typed, so
+  the table stays true when the code moves.
+* ``benchmark``: ``experiments/results/benchmark.md``, written by
+  ``python -m experiments.benchmark``.
+* ``experiments``: one row per ``experiments/results/<name>.json`` (written by
+  ``python -m experiments.run_all``): the claim, whether it held, the finding.
+
+tests/test_readme.py checks that README's blocks equal this script's output.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-START, END = "<!-- equations:start -->", "<!-- equations:end -->"
+RESULTS = ROOT / "experiments" / "results"
 
 # (equation, seed and form, file, marker that appears on exactly one line of the file)
 ROWS = [
@@ -52,7 +61,7 @@ def _line_of(path: str, marker: str) -> int:
     return hits[0]
 
 
-def render() -> str:
+def render_equations() -> str:
     out = [
         "| equation | seed form (source) | implemented at |",
         "| --- | --- | --- |",
@@ -63,24 +72,65 @@ def render() -> str:
     return "\n".join(out)
 
 
-def replace_in(readme: str, table: str) -> str:
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table}\n{END}{tail}"
+def render_benchmark() -> str:
+    path = RESULTS / "benchmark.md"
+    if not path.exists():
+        return "_No benchmark has been run yet: `python -m experiments.benchmark`._"
+    return path.read_text(encoding="utf-8").strip()
+
+
+def render_experiments() -> str:
+    from experiments.run_all import EXPERIMENTS  # the report's order
+
+    rows = ["| experiment | claim | held | finding |", "| --- | --- | --- | --- |"]
+    for name in EXPERIMENTS:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            rows.append(f"| {name} | (not run yet) | | |")
+            continue
+        r = json.loads(path.read_text(encoding="utf-8"))
+        held = "✔" if r["claim"]["held"] else "✘"
+        finding = r.get("summary", "").replace("|", "\\|").replace("\n", " ")
+        claim = r["claim"]["statement"].replace("|", "\\|")
+        rows.append(f"| [{name}](experiments/results/report.md#{name}) | {claim} | {held} | "
+                    f"{finding} |")
+    return "\n".join(rows)
+
+
+BLOCKS = {
+    "equations": render_equations,
+    "benchmark": render_benchmark,
+    "experiments": render_experiments,
+}
+
+
+def replace_in(readme: str, name: str, text: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{text}\n{end}{tail}"
+
+
+def render_all(readme: str) -> str:
+    for name, render in BLOCKS.items():
+        if f"<!-- {name}:start -->" in readme:
+            readme = replace_in(readme, name, render())
+    return readme
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="rewrite the table in README.md")
+    ap.add_argument("--write", action="store_true", help="rewrite the blocks in README.md")
     args = ap.parse_args(argv)
-    table = render()
     if args.write:
         path = ROOT / "README.md"
-        path.write_text(replace_in(path.read_text(encoding="utf-8"), table), encoding="utf-8")
+        path.write_text(render_all(path.read_text(encoding="utf-8")), encoding="utf-8")
     else:
-        print(table)
+        for name, render in BLOCKS.items():
+            print(f"<!-- {name} -->\n{render()}\n")
     return 0
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     sys.exit(main())
