@@ -1,0 +1,133 @@
+"""Experiments 7–12 in quick mode: each claim holds and its key numbers are sane.
+
+Each test runs one experiment through ``experiments._common.run_and_write`` into a
+temporary folder, as ``python -m experiments.<name> --quick`` would, and reads back the
+JSON and the figures it wrote.
+"""
+
+import json
+
+import pytest
+
+from experiments import (
+    cubic_regression,
+    gradient_checking,
+    mnist,
+    normalization,
+    optimizers,
+    regularization,
+)
+from experiments._common import run_and_write
+
+
+def _run(module, tmp_path):
+    record = run_and_write(module.NAME, module.CLAIM, module.run, quick=True, seed=0,
+                           out=tmp_path)
+    on_disk = json.loads((tmp_path / f"{module.NAME}.json").read_text(encoding="utf-8"))
+    assert on_disk == json.loads(json.dumps(record))
+    assert record["claim"]["statement"] == module.CLAIM
+    assert record["config"]["quick"] is True
+    assert record["figures"], "every experiment draws at least one figure"
+    for fig in record["figures"]:
+        png = tmp_path / fig
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+        assert fig.startswith(module.NAME + "_")
+    assert record["summary"]
+    return record
+
+
+def test_optimizers(tmp_path):
+    record = _run(optimizers, tmp_path)
+    assert record["claim"]["held"], record["summary"]
+    r = record["results"]
+    assert all(r["checks"].values()), r["checks"]
+    gd, mom = r["valley"]["gradient descent"], r["valley"]["momentum"]
+    assert mom["steps_to_target"] < gd["steps_to_target"]
+    # Gradient descent at α h₂ = 1.8 flips w₂'s sign on every step.
+    assert gd["w2_sign_changes_before_target"] == gd["steps_to_target"]
+    assert r["valley"]["gradient_check_max_abs_vs_jax_grad"] == 0.0
+    b = r["batch_sizes"]
+    assert b["batch"]["noise"]["uphill_fraction"] == 0.0  # full batch: the cost only falls
+    assert b["mini-batch"]["final_train_cost"] < b["batch"]["final_train_cost"]
+    assert b["stochastic"]["updates_per_epoch"] == record["config"]["digits"]["n_train"]
+
+
+def test_normalization(tmp_path):
+    record = _run(normalization, tmp_path)
+    assert record["claim"]["held"], record["summary"]
+    c = record["results"]["conditions"]
+    std, raw = c["standardized"], c["raw (scaled pixels)"]
+    assert std["final_train_cost"] < raw["final_train_cost"]
+    assert std["best_lr"] > raw["best_lr"]  # the raw features force a smaller rate
+    lo, hi = std["feature_std_range"]
+    assert 0.99 < lo <= hi < 1.01  # unit variance (constant pixels are only centred)
+
+
+def test_regularization(tmp_path):
+    record = _run(regularization, tmp_path)
+    assert record["claim"]["held"], record["summary"]
+    sweep = record["results"]["sweep"]
+    assert sweep[0]["lambda"] == 0.0
+    assert sweep[-1]["weight_norm_sq"] < 0.5 * sweep[0]["weight_norm_sq"]
+    assert sweep[0]["train_accuracy"] - sweep[0]["test_accuracy"] > 0.1  # it over-fits
+    check = record["results"]["l2_gradient_check"]
+    assert check["manual_vs_autodiff_passed"]
+    assert check["regularised_cost_manual"] == pytest.approx(
+        check["regularised_cost_jaxnn_cost"], rel=1e-6)
+
+
+def test_cubic_regression(tmp_path):
+    record = _run(cubic_regression, tmp_path)
+    assert record["claim"]["held"], record["summary"]
+    r = record["results"]
+    for name, true in r["true"].items():
+        assert abs(r["gradient_descent"][name] - true) < 0.1
+    assert r["max_abs_gd_minus_least_squares"] < 1e-3
+    assert r["max_abs_manual_minus_autodiff"] < 1e-5
+    assert r["rmse_to_true_curve_on_grid"]["tanh_network"] < 0.05
+    # Fresh noisy points can be fitted no better than the noise: RMSE ≈ σ.
+    fresh = r["rmse_on_fresh_noisy_points"]
+    assert 0.8 * fresh["noise_sigma"] < fresh["cubic_features_gd"] < 1.2 * fresh["noise_sigma"]
+
+
+def test_gradient_checking(tmp_path):
+    record = _run(gradient_checking, tmp_path)
+    assert record["claim"]["held"], record["summary"]
+    r = record["results"]
+    assert r["manual_vs_autodiff"]["float64"]["max_rel_diff"] <= 1e-12
+    assert r["manual_vs_autodiff"]["float32"]["max_rel_diff"] <= 1e-5
+    f64, f32 = r["eps_sweep"]["float64"], r["eps_sweep"]["float32"]
+    assert 1e-8 <= f64["best_eps"] <= 1e-4 and f64["best_error"] < 1e-8
+    assert 1e-4 <= f32["best_eps"] <= 1e-1
+    assert f32["best_eps"] > f64["best_eps"]  # coarser round-off, larger best ε
+    # Both ends of the V are worse than its bottom by more than a decade.
+    for s in (f64, f32):
+        assert min(s["error_at_largest_eps"], s["error_at_smallest_eps"]) > 10 * s["best_error"]
+    seed004 = r["seed004_sign"]
+    assert seed004["rel_diff_vs_minus_gradient"] < 1e-6
+    assert seed004["rel_diff_vs_gradient"] == pytest.approx(2.0)
+    assert seed004["cost_after_step_along_seed_form"] > seed004["cost_before"]
+    assert r["finite_difference_grad"]["float64"]["sweep_vs_library_max_abs_diff"] < 1e-12
+
+
+def test_mnist(tmp_path):
+    record = _run(mnist, tmp_path)
+    assert record["claim"]["held"], record["summary"]
+    r = record["results"]
+    assert record["config"]["bars"] == {"nielsen": 0.80, "default": 0.80}
+    for name in ("nielsen", "default"):
+        cm = r[name]["confusion_matrix"]
+        assert sum(map(sum, cm)) == record["config"]["n_test"]
+        assert sum(cm[i][i] for i in range(10)) == pytest.approx(
+            r[name]["test_accuracy"] * record["config"]["n_test"], abs=0.5)
+    assert r["default"]["test_accuracy"] > r["nielsen"]["test_accuracy"] - 0.05
+    assert r["nielsen_autodiff"] is None  # the autodiff run is full mode only
+
+
+def test_mnist_data_flag_sets_the_folder(monkeypatch, tmp_path):
+    """``--data DIR`` reaches run() through the environment; a folder without the MNIST
+    files is an error naming them."""
+    monkeypatch.delenv(mnist.DATA_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        mnist.main(["--quick", "--data", str(tmp_path), "--out", str(tmp_path)])
+    assert mnist.os.environ[mnist.DATA_ENV] == str(tmp_path)
