@@ -83,7 +83,7 @@ def test_cubic_regression(tmp_path):
     for name, true in r["true"].items():
         assert abs(r["gradient_descent"][name] - true) < 0.1
     assert r["max_abs_gd_minus_least_squares"] < 1e-3
-    assert r["max_abs_manual_minus_autodiff"] < 1e-5
+    assert r["max_abs_manual_minus_autodiff"] is None  # the autodiff run is full mode only
     assert r["rmse_to_true_curve_on_grid"]["tanh_network"] < 0.05
     # Fresh noisy points can be fitted no better than the noise: RMSE ≈ σ.
     fresh = r["rmse_on_fresh_noisy_points"]
