@@ -24,8 +24,6 @@ within rounding of ½ on every point, where the side it falls on is float noise.
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -153,7 +151,6 @@ def random_linear_accuracies(rng: np.random.Generator, draws: int) -> np.ndarray
 
 
 def run(quick: bool, seed: int) -> Result:
-    t0 = time.perf_counter()
     key = jax.random.key(seed)
     k_lin, k_tanh = jax.random.split(key)
     rng = np.random.default_rng(seed)
@@ -182,7 +179,6 @@ def run(quick: bool, seed: int) -> Result:
     )
     tanh_fits = tanh["final_accuracy"] == 1.0 and tanh["final_cost"] < 1e-3
     held = collapse_ok and linear_stuck and tanh_fits
-    seconds = time.perf_counter() - t0
 
     summary = (
         f"A {len(DEEP_SIZES) - 1}-layer identity network equals x Wᵀ + B to "
@@ -207,7 +203,6 @@ def run(quick: bool, seed: int) -> Result:
         "random_linear_accuracy_counts": {
             f"{k / 4:.2f}": int(np.sum(rand_acc == k / 4)) for k in range(5)
         },
-        "seconds": seconds,
     }
     config = {
         "deep_identity_sizes": DEEP_SIZES,

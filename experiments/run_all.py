@@ -113,22 +113,31 @@ def _table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def render_results(results: dict, depth: int = 0) -> list[str]:
-    """Markdown lines for ``results``: a bullet per key; lists of dicts as tables."""
+def _small_matrix(v) -> bool:
+    return (isinstance(v, list) and v and all(isinstance(r, list) and all(_is_scalar(x) for x in r)
+                                              for r in v)
+            and sum(len(r) for r in v) <= MAX_LIST)
+
+
+def render_results(results: dict, depth: int = 0, prefix: str = "") -> list[str]:
+    """Markdown lines for ``results``: a bullet per scalar or short list; lists of dicts,
+    and dicts whose values are all dicts, as tables (captioned with their key path)."""
     lines: list[str] = []
     pad = "  " * depth
     for key, v in results.items():
         if str(key).startswith("_"):
             continue
+        path = f"{prefix}{key}"
         if _is_scalar(v):
             lines.append(f"{pad}- **{key}**: {_fmt(v)}")
         elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            if depth == 0:
-                lines.append(f"{pad}- **{key}**:\n")
-                lines.extend(_table(v))
-                lines.append("")
-            else:
-                lines.append(f"{pad}- **{key}**: {len(v)} rows (see the JSON)")
+            lines += ["", f"**{path}**:", "", *_table(v), ""]
+        elif isinstance(v, dict) and len(v) > 1 and all(isinstance(x, dict) for x in v.values()):
+            rows = [{"": k, **x} for k, x in v.items()]
+            lines += ["", f"**{path}**:", "", *_table(rows), ""]
+        elif _small_matrix(v):
+            inner = ", ".join("[" + ", ".join(_fmt(x) for x in r) + "]" for r in v)
+            lines.append(f"{pad}- **{key}**: [{inner}]")
         elif isinstance(v, list):
             if all(_is_scalar(x) for x in v):
                 lines.append(f"{pad}- **{key}**: {_list_text(v)}")
@@ -139,7 +148,7 @@ def render_results(results: dict, depth: int = 0) -> list[str]:
                 lines.append(f"{pad}- **{key}**: {{…}} (see the JSON)")
             else:
                 lines.append(f"{pad}- **{key}**:")
-                lines.extend(render_results(v, depth + 1))
+                lines.extend(render_results(v, depth + 1, f"{path}."))
         else:
             lines.append(f"{pad}- **{key}**: {_fmt(v)}")
     return lines
