@@ -2,14 +2,17 @@
 
 Every check raises ValueError or TypeError whose message says what was expected, what
 came, and how to fix it. Shape and dtype checks work on tracers too (they only read
-``.shape``/``.dtype``); value checks (NaN/Inf, label ranges) run only on concrete arrays,
-so inside a user's ``jax.jit`` they are skipped rather than failing with a tracer error.
+``.shape``/``.dtype``); value checks (NaN/Inf in x, y and the parameters, label ranges,
+targets in [0, 1] for the cross entropies) run only on concrete arrays, so inside a user's
+``jax.jit`` they are skipped rather than failing with a tracer error.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+from collections.abc import Mapping, Set
 
 import jax
 import jax.numpy as jnp
@@ -21,11 +24,37 @@ def is_concrete(a) -> bool:
     return not isinstance(a, jax.core.Tracer)
 
 
+# The widest layer a size may declare: XLA shapes and int32 class labels stop here, and a
+# wider one could never be allocated anyway.
+MAX_WIDTH = 2**31 - 1
+
+
+def check_net(net) -> None:
+    """``net`` is a :class:`jaxnn.Network` (not its sizes, not a dict)."""
+    from jaxnn.network import Network
+
+    if not isinstance(net, Network):
+        raise TypeError(
+            f"net must be a jaxnn.Network; got {type(net).__name__} {_short(net)}. Fix: "
+            "net = jaxnn.mlp((784, 30, 10), ...) or jaxnn.Network(sizes, activations, cost)."
+        )
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_sizes(sizes) -> tuple[int, ...]:
     """``sizes`` as a tuple of ≥ 2 positive ints."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise TypeError(
             f"sizes must be a sequence of layer widths such as (784, 30, 10); got {sizes!r}."
+        )
+    if isinstance(sizes, (Set, Mapping)):
+        raise TypeError(
+            f"sizes must be an ordered sequence of layer widths such as (784, 30, 10); got a "
+            f"{type(sizes).__name__}, whose order is not the layers' order. Fix: a tuple."
         )
     sizes = tuple(sizes)
     if len(sizes) < 2:
@@ -44,6 +73,11 @@ def check_sizes(sizes) -> tuple[int, ...]:
             raise ValueError(
                 f"every size must be a positive int; got sizes[{i}] = {n} in {sizes!r}. "
                 "Fix: remove or widen that layer."
+            )
+        if n > MAX_WIDTH:
+            raise ValueError(
+                f"sizes[{i}] = {n} is too large: a layer has at most 2^31 − 1 units. Fix: "
+                "check the sizes (a typo?)."
             )
         out.append(int(n))
     return tuple(out)
@@ -99,6 +133,7 @@ def check_params(net, params):
     """``params`` as a tuple of ``Layer(W, b)`` matching ``net``'s shapes, one dtype."""
     from jaxnn.network import Layer
 
+    check_net(net)
     if not isinstance(params, (tuple, list)):
         raise TypeError(
             f"params must be a tuple of Layer(W, b), one per layer; got "
@@ -144,13 +179,47 @@ def check_params(net, params):
                     "e.g. jax.tree.map(lambda p: p.astype(jnp.float32), params)."
                 )
         out.append(Layer(W, b))
+    _check_finite_params(out)
     return tuple(out)
+
+
+def _check_finite_params(params) -> None:
+    """NaN or Inf in concrete parameters (a diverged run's, a damaged file's) is an error."""
+    leaves = [leaf for layer in params for leaf in layer]
+    if not all(is_concrete(leaf) for leaf in leaves):
+        return
+    finite = functools.reduce(
+        jnp.logical_and, [jnp.all(jnp.isfinite(jnp.asarray(leaf))) for leaf in leaves]
+    )
+    if bool(finite):
+        return
+    for l, layer in enumerate(params, start=1):
+        for label, leaf in zip(("W", "b"), layer):
+            if not bool(jnp.all(jnp.isfinite(jnp.asarray(leaf)))):
+                raise ValueError(
+                    f"params[{l - 1}].{label} (layer {l}) contains NaN or Inf. Fix: these are "
+                    "not usable parameters (from a diverged run, or a damaged file?); "
+                    "re-initialise with jaxnn.init_params, or load the last good checkpoint."
+                )
+
+
+def _as_array(name: str, value):
+    """An array-like (list of lists, scalar) as a NumPy array; arrays pass through."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{name} must be a rectangular array; got a {type(value).__name__} that NumPy "
+            f"cannot turn into one ({e}). Fix: give every row the same length, e.g. "
+            f"np.asarray({name}, np.float32)."
+        ) from None
 
 
 def check_x(net, x, params) -> tuple[jax.Array, bool]:
     """``x`` as ``(m, n_0)`` in the parameters' dtype, and whether it was one example."""
-    if not hasattr(x, "shape"):
-        x = np.asarray(x)
+    x = _as_array("x", x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
             f"x must be floating point; got dtype {x.dtype}. Fix: x.astype(jnp.float32) "
@@ -184,8 +253,7 @@ def check_x(net, x, params) -> tuple[jax.Array, bool]:
 
 def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
     """Targets as ``(m, n_L)`` floats in ``dtype``; integer labels become one-hot rows."""
-    if not hasattr(y, "shape"):
-        y = np.asarray(y)
+    y = _as_array("y", y)
     n = net.n_out
     if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
         want = () if single else (m,)
@@ -195,15 +263,7 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
                 f"{tuple(y.shape)}. Fix: pass labels of shape (m,), or float targets of shape "
                 f"(m, {n})."
             )
-        hi = 2 if n == 1 else n
-        if is_concrete(y) and y.size:
-            lo_v, hi_v = int(jnp.min(y)), int(jnp.max(y))
-            if lo_v < 0 or hi_v >= hi:
-                raise ValueError(
-                    f"labels must lie in [0, {hi}) for a network with n_L = {n} outputs; got "
-                    f"values from {lo_v} to {hi_v}. Fix: check the labels, or widen the output "
-                    "layer."
-                )
+        _check_label_range(net, y)
         y = y[None] if single else y
         return as_targets(n, y, dtype)
     if not jnp.issubdtype(y.dtype, jnp.floating):
@@ -216,8 +276,42 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
         )
     if is_concrete(y) and not bool(jnp.all(jnp.isfinite(y))):
         raise ValueError("y contains NaN or Inf. Fix: clean the targets.")
+    if net.cost in PROBABILITY_COSTS and is_concrete(y) and y.size:
+        lo_v, hi_v = _min_max(y)
+        if lo_v < 0 or hi_v > 1:
+            raise ValueError(
+                f"the cost {net.cost!r} needs targets in [0, 1] (probabilities); got values "
+                f"from {lo_v:g} to {hi_v:g}. Fix: one-hot or 0/1 targets, integer class labels, "
+                "or cost='quadratic' for regression targets."
+            )
     y = jnp.asarray(y, dtype=dtype)
     return y[None] if single else y
+
+
+# Costs whose targets are probabilities (a negative target makes the cost unbounded below).
+PROBABILITY_COSTS = ("binary_cross_entropy", "cross_entropy")
+
+
+def _min_max(a) -> tuple:
+    """(min, max) of a concrete array: on the host for NumPy input, so int64 labels are not
+    truncated to int32 (JAX without x64) before they are checked."""
+    if isinstance(a, np.ndarray):
+        return a.min().item(), a.max().item()
+    return jnp.min(a).item(), jnp.max(a).item()
+
+
+def _check_label_range(net, labels) -> None:
+    """Integer labels in [0, n_L) (in {0, 1} for a single output unit)."""
+    n = net.n_out
+    hi = 2 if n == 1 else n
+    if is_concrete(labels) and labels.size:
+        lo_v, hi_v = _min_max(labels)
+        if lo_v < 0 or hi_v >= hi:
+            raise ValueError(
+                f"labels must lie in [0, {hi}) for a network with n_L = {n} outputs; got "
+                f"values from {int(lo_v)} to {int(hi_v)}. Fix: check the labels, or widen the "
+                "output layer."
+            )
 
 
 def as_targets(n_out: int, y, dtype) -> jax.Array:
@@ -226,18 +320,22 @@ def as_targets(n_out: int, y, dtype) -> jax.Array:
     if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
         if n_out == 1:
             return y.astype(dtype)[:, None]
-        return jax.nn.one_hot(y, n_out, dtype=dtype)
+        return jax.nn.one_hot(y.astype(jnp.int32), n_out, dtype=dtype)  # one_hot refuses bool
     return y.astype(dtype)
 
 
 def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
     """Integer labels ``(m,)`` from labels or targets."""
-    if not hasattr(labels, "shape"):
-        labels = np.asarray(labels)
-    if jnp.issubdtype(labels.dtype, jnp.integer):
+    labels = _as_array("labels", labels)
+    if jnp.issubdtype(labels.dtype, jnp.integer) or labels.dtype == jnp.bool_:
         if tuple(labels.shape) != (m,):
             raise ValueError(f"labels must have shape ({m},); got {tuple(labels.shape)}.")
-        return jnp.asarray(labels)
+        _check_label_range(net, labels)
+        return jnp.asarray(labels, jnp.int32)
+    if not jnp.issubdtype(labels.dtype, jnp.floating):
+        raise TypeError(
+            f"labels must be integer class labels or float targets; got {labels.dtype}."
+        )
     if tuple(labels.shape) != (m, net.n_out):
         raise ValueError(
             f"targets must have shape ({m}, {net.n_out}) or be integer labels ({m},); got "
@@ -251,6 +349,11 @@ def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
 def check_key(key):
     """A new-style typed key or a raw uint32[2] key (``jax.random.PRNGKey``)."""
     if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if tuple(key.shape) != ():
+            raise TypeError(
+                f"key must be one jax.random key (shape ()); got a key array of shape "
+                f"{tuple(key.shape)}. Fix: pass one of them, e.g. keys[0]."
+            )
         return key
     if hasattr(key, "shape") and key.dtype == jnp.uint32 and tuple(key.shape) == (2,):
         return key
