@@ -73,35 +73,64 @@ def _absolute_grad(a: Array, y: Array) -> Array:
     return jnp.where(a - y >= 0, jnp.ones_like(a), -jnp.ones_like(a))
 
 
+# The cross entropies take 0 · log 0 = 0 and 0 / 0 = 0 where a target is 0 (the limit of
+# y log a as y → 0): a saturated output (a = 0 or 1 in floating point, log a = −inf once a
+# logit difference overflows float16) would otherwise make the cost or its gradient NaN
+# through 0 · inf. ``jnp.where`` picks the 0; the inner ``where`` keeps the unused branch
+# finite too, so that autodiff through these functions stays NaN-free as well.
+
+
+def _xlog(y: Array, a: Array) -> Array:
+    """y log a, with 0 where y = 0 (even for a = 0)."""
+    return jnp.where(y == 0, jnp.zeros_like(y * a), y * jnp.log(jnp.where(y == 0, 1, a)))
+
+
+def _xlog1m(y: Array, a: Array) -> Array:
+    """(1 − y) log(1 − a), with 0 where y = 1 (even for a = 1)."""
+    return jnp.where(
+        y == 1, jnp.zeros_like(y * a), (1 - y) * jnp.log1p(-jnp.where(y == 1, 0, a))
+    )
+
+
+def _xdiv(y: Array, a: Array) -> Array:
+    """y / a, with 0 where y = 0 (even for a = 0)."""
+    return jnp.where(y == 0, jnp.zeros_like(y * a), y / jnp.where(y == 0, 1, a))
+
+
+def _xmul(y: Array, log_a: Array) -> Array:
+    """y · log a for a log a computed from logits, with 0 where y = 0 (even for −inf)."""
+    return jnp.where(y == 0, jnp.zeros_like(y * log_a), y * jnp.where(y == 0, 0, log_a))
+
+
 def _bce(a: Array, y: Array) -> Array:
     """C = −Σ [y log a + (1 − y) log(1 − a)] (seed 001 with its minus sign restored)."""
-    return -jnp.sum(y * jnp.log(a) + (1 - y) * jnp.log1p(-a), axis=-1)
+    return -jnp.sum(_xlog(y, a) + _xlog1m(y, a), axis=-1)
 
 
 def _bce_grad(a: Array, y: Array) -> Array:
     """∇_a C = −y/a + (1 − y)/(1 − a) = (a − y) / (a(1 − a))."""
-    return -y / a + (1 - y) / (1 - a)
+    return -_xdiv(y, a) + _xdiv(1 - y, 1 - a)
 
 
 def _bce_from_log(log_a: Array, log1m_a: Array | None, y: Array) -> Array:
     """C = −Σ [y log a + (1 − y) log(1 − a)] from log a and log(1 − a)."""
-    return -jnp.sum(y * log_a + (1 - y) * log1m_a, axis=-1)
+    return -jnp.sum(_xmul(y, log_a) + _xmul(1 - y, log1m_a), axis=-1)
 
 
 def _ce(a: Array, y: Array) -> Array:
     """C = −Σ y log a (seed 001's cross entropy)."""
-    return -jnp.sum(y * jnp.log(a), axis=-1)
+    return -jnp.sum(_xlog(y, a), axis=-1)
 
 
 def _ce_grad(a: Array, y: Array) -> Array:
     """∇_a C = −y / a."""
-    return -y / a
+    return -_xdiv(y, a)
 
 
 def _ce_from_log(log_a: Array, log1m_a: Array | None, y: Array) -> Array:
     """C = −Σ y log a from log a."""
     del log1m_a
-    return -jnp.sum(y * log_a, axis=-1)
+    return -jnp.sum(_xmul(y, log_a), axis=-1)
 
 
 COSTS: dict[str, Cost] = {
