@@ -23,6 +23,7 @@ computes, and learns, the same thing (seed 004).
 from __future__ import annotations
 
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +62,28 @@ def _std(scheme: str, n_in: int, n_out: int) -> float:
     return 1.0  # "normal"
 
 
+def _check_dtype(dtype) -> jnp.dtype:
+    """A floating dtype that JAX will really use (float64 only with x64 on)."""
+    if dtype is None:
+        raise TypeError("dtype must be a floating dtype such as jnp.float32; got None.")
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(
+            f"dtype must be a floating dtype such as jnp.float32; got {dtype!r} ({e})."
+        ) from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be floating point; got {dtype}. Fix: dtype=jnp.float32.")
+    if jax.dtypes.canonicalize_dtype(dtype) != dtype:
+        raise ValueError(
+            f"dtype {dtype} needs JAX's 64-bit mode, which is off: the parameters would "
+            f"silently be {jax.dtypes.canonicalize_dtype(dtype)}. Fix: call init_params inside "
+            "`with jax.enable_x64(True):` (or jax.config.update('jax_enable_x64', True)), or "
+            "pass dtype=jnp.float32."
+        )
+    return dtype
+
+
 def init_params(key, net: Network, scheme: str = "lecun_normal", dtype=jnp.float32, **options):
     """Random parameters for ``net``: a tuple of ``Layer(W, b)``.
 
@@ -94,15 +117,18 @@ def init_params(key, net: Network, scheme: str = "lecun_normal", dtype=jnp.float
     opts = {**allowed, **options}
     if scheme == "uniform":
         eps = opts["epsilon"]
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
-            math.isfinite(eps) and eps > 0
-        ):
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+            raise TypeError(
+                f"the uniform scheme's epsilon must be a real number; got {eps!r}. "
+                "Fix: e.g. epsilon=0.12."
+            )
+        if not (math.isfinite(eps) and eps > 0):
             raise ValueError(
                 f"the uniform scheme's epsilon must be a finite number > 0; got {eps!r}. "
                 "Fix: e.g. epsilon=0.12."
             )
-    if not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
-        raise TypeError(f"dtype must be floating point; got {jnp.dtype(dtype)}.")
+        opts["epsilon"] = float(eps)
+    dtype = _check_dtype(dtype)
     key = _v.check_key(key)
 
     params = []
