@@ -43,8 +43,8 @@ underflows in float16 for |g| < 2.4e-4). Bias corrections 1 − β^t are compute
 in that dtype, as −expm1(t ln β), and never promote a parameter.
 
 Hyper-parameters are checked in Python when the optimizer is built, before any
-tracing: a wrong type raises TypeError, a wrong value ValueError, each with a
-message saying what was expected, what came, and how to fix the call.
+tracing (TypeError for a wrong type, ValueError for a wrong value, saying what came
+and how to fix it); so are ``update``'s arguments and the schedule (see ``_begin``).
 """
 
 from __future__ import annotations
@@ -168,8 +168,8 @@ def _check_nonnegative(name: str, value, example: str) -> float:
 
 
 def _check_floating(params: PyTree) -> None:
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        dtype = jnp.asarray(leaf).dtype
+    for path, leaf in _param_leaves(params):  # ValueError when there is none
+        dtype = _leaf_dtype(path, leaf)  # TypeError for a leaf that is not an array
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(
                 f"optimizer parameters must be floating-point arrays, got dtype {dtype} "
@@ -204,7 +204,7 @@ def _as(dtype, x) -> jnp.ndarray:
 def _start(schedule: Schedule, params: PyTree) -> tuple[jnp.ndarray, jnp.ndarray]:
     """(count, learning_rate) after init: (0, schedule(0))."""
     count = jnp.zeros((), jnp.int32)
-    return count, _as(_rate_dtype(params), schedule(count))
+    return count, _as(_rate_dtype(params), _rate_at(schedule, count))
 
 
 def _increment(count: jnp.ndarray) -> jnp.ndarray:
@@ -214,7 +214,7 @@ def _increment(count: jnp.ndarray) -> jnp.ndarray:
 
 def _step(schedule: Schedule, count: jnp.ndarray, old_rate: jnp.ndarray):
     """(count + 1, schedule(count)): the new count and the rate this update uses."""
-    return _increment(count), _as(old_rate.dtype, schedule(count))
+    return _increment(count), _as(old_rate.dtype, _rate_at(schedule, count))
 
 
 def _descend(params: PyTree, rate: jnp.ndarray, directions: PyTree) -> PyTree:
@@ -271,7 +271,7 @@ def sgd(learning_rate: float | Schedule) -> Optimizer:
         return SgdState(*_start(schedule, params))
 
     def update(grads, state, params):
-        count, rate = _step(schedule, state.count, state.learning_rate)
+        count, rate = _begin(SgdState, schedule, grads, state, params)
         g = _grads(grads, params)
         params = _descend(params, rate, g)  # W = W − α g
         return params, SgdState(count, rate)
@@ -309,7 +309,7 @@ def momentum(learning_rate: float | Schedule, beta: float = 0.9) -> Optimizer:
         return MomentumState(*_start(schedule, params), _zeros(params))
 
     def update(grads, state, params):
-        count, rate = _step(schedule, state.count, state.learning_rate)
+        count, rate = _begin(MomentumState, schedule, grads, state, params)
         g = _grads(grads, params)
         velocity = _ewa(beta, state.velocity, g)  # V = βV + (1 − β) g
         params = _descend(params, rate, velocity)  # W = W − α V
@@ -351,7 +351,7 @@ def nesterov(learning_rate: float | Schedule, beta: float = 0.9) -> Optimizer:
         return NesterovState(*_start(schedule, params), _zeros(params))
 
     def update(grads, state, params):
-        count, rate = _step(schedule, state.count, state.learning_rate)
+        count, rate = _begin(NesterovState, schedule, grads, state, params)
         g = _grads(grads, params)
         velocity = _ewa(beta, state.velocity, g)  # V = βV + (1 − β) g
         look_ahead = _ewa(beta, velocity, g)  # βV + (1 − β) g
@@ -376,7 +376,7 @@ def rmsprop(learning_rate: float | Schedule, beta: float = 0.9, eps: float = 1e-
     Args:
       learning_rate: α, a finite float > 0 or a schedule ``count -> rate``.
       beta: β in [0, 1), the weight of past squared gradients in S.
-      eps: ε >= 0, keeps the division finite where S is 0.
+      eps: ε >= 0, keeps the division finite where S is 0 (with ε = 0: no step there).
 
     Returns:
       An ``Optimizer`` whose state is ``RmspropState(count, learning_rate, square_avg)``.
@@ -394,11 +394,11 @@ def rmsprop(learning_rate: float | Schedule, beta: float = 0.9, eps: float = 1e-
         return RmspropState(*_start(schedule, params), _zeros(params))
 
     def update(grads, state, params):
-        count, rate = _step(schedule, state.count, state.learning_rate)
+        count, rate = _begin(RmspropState, schedule, grads, state, params)
         g = _grads(grads, params)
         square_avg = _ewa(beta, state.square_avg, jax.tree.map(jnp.square, g))  # S = βS + (1−β)g²
         # g / (√S + ε)
-        directions = jax.tree.map(lambda g, s: g / (jnp.sqrt(s) + eps), g, square_avg)
+        directions = jax.tree.map(lambda g, s: _divide(g, jnp.sqrt(s), eps), g, square_avg)
         params = _descend(params, rate, directions)  # W = W − α g / (√S + ε)
         return params, RmspropState(count, rate, square_avg)
 
@@ -411,7 +411,7 @@ def _adam_directions(beta1, beta2, eps, count, velocity, square_avg):
     def one(v, s):
         v_hat = v / _bias_correction(beta1, count, v.dtype)  # V̂ = V / (1 − β1^t)
         s_hat = s / _bias_correction(beta2, count, s.dtype)  # Ŝ = S / (1 − β2^t)
-        return v_hat / (jnp.sqrt(s_hat) + eps)  # V̂ / (√Ŝ + ε)
+        return _divide(v_hat, jnp.sqrt(s_hat), eps)  # V̂ / (√Ŝ + ε)
 
     return jax.tree.map(one, velocity, square_avg)
 
@@ -437,7 +437,7 @@ def adam(
       learning_rate: α, a finite float > 0 or a schedule ``count -> rate``.
       beta1: β1 in [0, 1), the decay of the first moment estimate.
       beta2: β2 in [0, 1), the decay of the second moment estimate.
-      eps: ε >= 0, keeps the division finite where Ŝ is 0.
+      eps: ε >= 0, keeps the division finite where Ŝ is 0 (with ε = 0: no step there).
 
     Returns:
       An ``Optimizer`` whose state is
@@ -457,7 +457,7 @@ def adam(
         return AdamState(*_start(schedule, params), _zeros(params), _zeros(params))
 
     def update(grads, state, params):
-        count, rate = _step(schedule, state.count, state.learning_rate)
+        count, rate = _begin(AdamState, schedule, grads, state, params)
         g = _grads(grads, params)
         velocity = _ewa(beta1, state.velocity, g)  # First moment estimate.
         square_avg = _ewa(beta2, state.square_avg, jax.tree.map(jnp.square, g))  # Second.
@@ -490,7 +490,7 @@ def adamw(
       learning_rate: α, a finite float > 0 or a schedule ``count -> rate``.
       beta1: β1 in [0, 1), the decay of the first moment estimate.
       beta2: β2 in [0, 1), the decay of the second moment estimate.
-      eps: ε >= 0, keeps the division finite where Ŝ is 0.
+      eps: ε >= 0, keeps the division finite where Ŝ is 0 (with ε = 0: no step there).
       weight_decay: λ >= 0, the decay rate per unit of learning rate.
       mask: ``None`` to decay every parameter, or a function ``params -> pytree``
         of bools with the structure of ``params``, True where a leaf decays; e.g.
@@ -540,7 +540,7 @@ def adamw(
         return AdamWState(*_start(schedule, params), _zeros(params), _zeros(params))
 
     def update(grads, state, params):
-        count, rate = _step(schedule, state.count, state.learning_rate)
+        count, rate = _begin(AdamWState, schedule, grads, state, params)
         g = _grads(grads, params)
         velocity = _ewa(beta1, state.velocity, g)  # First moment estimate.
         square_avg = _ewa(beta2, state.square_avg, jax.tree.map(jnp.square, g))  # Second.
@@ -613,7 +613,7 @@ def clip_by_global_norm(max_norm: float, inner: Optimizer) -> Optimizer:
         return ClipState(jnp.zeros((), jnp.int32), jnp.zeros((), dtype), inner.init(params))
 
     def update(grads, state, params):
-        norm = global_norm(grads)  # ‖g‖
+        norm = global_norm(_checked(ClipState, grads, state, params))  # ‖g‖
         scale = jnp.minimum(1, max_norm / norm)  # min(1, max_norm / ‖g‖); 1 when ‖g‖ = 0
         grads = jax.tree.map(lambda g: (_as(norm.dtype, g) * scale).astype(g.dtype), grads)
         params, inner_state = inner.update(grads, state.inner, params)
@@ -667,6 +667,11 @@ def get(name: str, learning_rate: float | Schedule, **hyperparameters) -> Optimi
     Returns:
       ``Optimizer(init, update)``, e.g. ``get("adam", 1e-3, beta2=0.99)``.
     """
+    if not isinstance(name, str):
+        raise TypeError(
+            f"the optimizer name must be a string such as 'adam'; got {type(name).__name__} "
+            f"{name!r}. Valid names: {', '.join(_OPTIMIZERS)}."
+        )
     if name not in _OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {name!r}; expected one of {', '.join(_OPTIMIZERS)}, "
@@ -682,3 +687,117 @@ def get(name: str, learning_rate: float | Schedule, **hyperparameters) -> Optimi
             f"e.g. get({name!r}, 1e-3{''.join(f', {v}=…' for v in valid[:1])})."
         )
     return factory(learning_rate, **hyperparameters)
+
+
+# ---------------------------------------------------------------------------
+# Checks of update's arguments and of the schedule's rate.
+
+
+def _param_leaves(params: PyTree) -> list:
+    """``(path, leaf)`` of every leaf of ``params``; ValueError for a tree without any."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    if not flat:
+        raise ValueError(
+            f"optimizer parameters must hold at least one array; got {_short(params)}. "
+            "Pass the parameters themselves, e.g. opt.init(jaxnn.init_params(key, net))."
+        )
+    return flat
+
+
+def _leaf_dtype(path, leaf) -> np.dtype:
+    """The dtype ``leaf`` has as an array; TypeError for a leaf that is not one."""
+    try:
+        return jnp.asarray(leaf).dtype
+    except TypeError:
+        raise TypeError(
+            f"optimizer parameters must be floating-point arrays, got "
+            f"{type(leaf).__name__} {_short(leaf)} at params{jax.tree_util.keystr(path)}."
+        ) from None
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _begin(state_type: type, schedule: Schedule, grads: PyTree, state, params: PyTree):
+    """The start of every ``update``: check its arguments, then ``_step``."""
+    _checked(state_type, grads, state, params)
+    return _step(schedule, state.count, state.learning_rate)
+
+
+def _checked(state_type: type, grads: PyTree, state, params: PyTree) -> PyTree:
+    """``update``'s arguments fit together: the state is this optimizer's, and the grads
+    (and the state's moments V, S) have the structure and shapes of the params. Checks in
+    Python on shapes only, so they cost nothing inside jit. Returns ``grads``."""
+    if not isinstance(state, state_type):
+        raise TypeError(
+            f"update needs this optimizer's own state, {state_type.__name__}; got "
+            f"{type(state).__name__}. Fix: state = opt.init(params) with this same optimizer "
+            "(a state made by another optimizer cannot be continued here)."
+        )
+    _check_like_params("grads", grads, params)
+    for field in ("velocity", "square_avg"):
+        if field in state_type._fields:
+            _check_like_params(f"state.{field}", getattr(state, field), params)
+    return grads
+
+
+def _check_like_params(name: str, tree: PyTree, params: PyTree) -> None:
+    """``tree`` has the pytree structure and leaf shapes of ``params``."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    p_leaves, p_treedef = jax.tree_util.tree_flatten_with_path(params)
+    if treedef != p_treedef:
+        raise ValueError(
+            f"{name} must have the structure of params; got {_short(treedef, 200)} for "
+            f"params {_short(p_treedef, 200)}. Fix: pass the gradient of these params (and "
+            "a state from opt.init of these params)."
+        )
+    for (path, leaf), (_, p) in zip(leaves, p_leaves):
+        if jnp.shape(leaf) != jnp.shape(p):
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} has shape {jnp.shape(leaf)}; the "
+                f"parameter has shape {jnp.shape(p)}. Fix: pass the gradient of these params "
+                "(and a state from opt.init of these params)."
+            )
+
+
+def _rate_at(schedule: Schedule, count: jnp.ndarray) -> jnp.ndarray:
+    """``schedule(count)`` as a scalar array, checked: a schedule that fails, returns a
+    non-scalar, or (when the count is concrete) a NaN, inf or negative rate is an error
+    here rather than NaN parameters later."""
+    try:
+        rate = jnp.asarray(schedule(count))
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"the learning-rate schedule failed when called with the update count (an int32 "
+            f"scalar): {type(e).__name__}: {str(e).rstrip('.')}. A schedule is a function "
+            "count -> rate made "
+            "of jnp operations (no Python `if` on the count, it is traced under jit), e.g. "
+            "jaxnn.schedules.cosine_decay(1e-3, 1000)."
+        ) from e
+    if rate.shape != () or not (
+        jnp.issubdtype(rate.dtype, jnp.floating) or jnp.issubdtype(rate.dtype, jnp.integer)
+    ):
+        raise ValueError(
+            f"the learning-rate schedule must return a real scalar; got {rate.dtype} of "
+            f"shape {rate.shape}."
+        )
+    if not isinstance(rate, jax.core.Tracer) and not isinstance(count, jax.core.Tracer):
+        value = float(rate)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"the learning-rate schedule returned {value!r} for update count "
+                f"{int(count)}; a rate must be finite and >= 0. Fix: check the schedule's "
+                "arguments (a decay_rate > 1 grows without bound)."
+            )
+    return rate
+
+
+def _divide(numerator: jnp.ndarray, root: jnp.ndarray, eps: float) -> jnp.ndarray:
+    """numerator / (root + ε); with ε = 0, 0 where root = 0 (a gradient that has always
+    been 0, e.g. of a dead ReLU unit or a blank MNIST pixel, takes no step instead of NaN)."""
+    if eps > 0:
+        return numerator / (root + eps)
+    safe = jnp.where(root > 0, root, jnp.ones_like(root))
+    return jnp.where(root > 0, numerator / safe, jnp.zeros_like(numerator))
