@@ -130,12 +130,20 @@ def save(
     params/network mismatch (naming the layer), a bad step, an unsupported dtype or
     metadata that JSON cannot carry unchanged.
     """
-    path = Path(path)
+    path = _check_path(path, "save")
     if not isinstance(net, Network):
         raise TypeError(
             f"net must be a jaxnn.Network; got {type(net).__name__}. "
             "Fix: save(path, params, opt_state, net=net, step=step)."
         )
+    if path.is_dir():
+        raise _bad(path, "is a directory; a checkpoint is a file. Fix: e.g. "
+                   f"save({str(path / 'checkpoint.safetensors')!r}, ...).")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise _bad(path, f"cannot be written: {parent} is a file, not a directory.")
+            break
     step = _check_step(step)
     user_json = _user_metadata_json(metadata)
     tensors = _param_tensors(net, params)
@@ -157,6 +165,15 @@ def save(
     )
     _atomic_write(path, header, [array for _, array in tensors])
     return path
+
+
+def _check_path(path, what: str) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"{what}: path must be a str or os.PathLike; got {type(path).__name__} "
+            f"{_short(path)}. Fix: e.g. 'run/checkpoint.safetensors'."
+        )
+    return Path(path)
 
 
 def _check_step(step) -> int:
@@ -245,7 +262,8 @@ def _opt_state_tensors(opt_state) -> list[np.ndarray]:
             array = np.asarray(leaf)
         except TypeError as e:  # e.g. typed PRNG keys
             raise TypeError(
-                f"{where} cannot be saved: {e}. Fix: store jax.random.key_data(key)."
+                f"{where} cannot be saved: {str(e).rstrip('.')}. Fix: store "
+                "jax.random.key_data(key)."
             ) from None
         _code(array.dtype, where)
         leaves.append(array)
@@ -352,17 +370,28 @@ def load(
 
     Raises:
       FileNotFoundError: no file at ``path``.
-      ValueError: ``f"{path}: …"`` for a file that is not a well-formed jaxnn checkpoint,
+      TypeError: ``path`` is not a str or os.PathLike.
+      OSError: the file cannot be opened (permissions, a symlink loop).
+      ValueError: ``f"{path}: …"`` for a directory or a FIFO, for a file that is not a well-formed
+        jaxnn checkpoint,
         that belongs to another network than ``net``, or whose optimizer state does not
         fit ``opt_state_like``. The whole header is checked against the file's size before
         any tensor data is read.
     """
-    path = Path(path)
+    path = _check_path(path, "load")
     if net is not None and not isinstance(net, Network):
         raise TypeError(
             f"net must be a jaxnn.Network or None; got {type(net).__name__}. "
             "Fix: load(path, net=jaxnn.mlp(...)) or leave net out."
         )
+    if path.is_dir():
+        raise _bad(
+            path,
+            "is a directory, not a checkpoint file. Fix: pass the file inside it, e.g. "
+            f"{path / 'checkpoint.safetensors'}.",
+        )
+    if path.exists() and not path.is_file():  # open() would wait forever on a FIFO
+        raise _bad(path, "is not a regular file (a FIFO, a device?); a checkpoint is a file.")
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -370,6 +399,8 @@ def load(
             f"{path}: no such checkpoint file. Fix: check the path, or save one first "
             "(jaxnn.checkpoint.exists(path) tells whether there is one)."
         ) from None
+    except OSError as e:  # permissions, a symlink loop: the same OSError, saying where
+        raise OSError(e.errno, f"{path}: cannot open the checkpoint ({e.strerror})") from None
     with f:
         size = os.fstat(f.fileno()).st_size
         header, data_start = _read_header(f, size, path)

@@ -37,6 +37,7 @@ import gzip
 import importlib.resources
 import io
 import math
+import numbers
 import os
 import zlib
 from pathlib import Path
@@ -186,6 +187,15 @@ def read_idx(source: str | os.PathLike | bytes | bytearray | memoryview) -> np.n
             f"read_idx expected a path (str or os.PathLike) or bytes, got {type(source).__name__}."
         )
     name = os.fspath(source)
+    if os.path.isdir(source):
+        raise IsADirectoryError(
+            f"{name}: is a directory; read_idx reads one IDX file. Fix: pass the file, e.g. "
+            f"{os.path.join(name, 'train-images-idx3-ubyte.gz')}, or load_mnist({name!r})."
+        )
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"{name}: no such IDX file. Fix: check the path.")
+    if not os.path.isfile(source):  # open() would wait forever on a FIFO
+        raise ValueError(f"{name}: not a regular file (a FIFO, a device?); expected an IDX file.")
     with open(source, "rb") as f:
         if f.read(2) == _GZIP_MAGIC:
             f.seek(0)
@@ -358,7 +368,18 @@ def load_mnist(path: str | os.PathLike | None = None) -> MNIST:
     """
     if path is None:
         return _load_sample()
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"load_mnist expected a folder path (str or os.PathLike) or None; got "
+            f"{type(path).__name__}."
+        )
     folder = Path(path)
+    if folder.is_file():
+        raise ValueError(
+            f"load_mnist: {str(folder)!r} is a file; expected the folder that holds the four "
+            f"MNIST IDX files ({', '.join(MNIST_FILES)}). Fix: pass its parent folder, "
+            f"{str(folder.parent)!r}, or read one file with read_idx."
+        )
     files = _find_mnist_files(folder)
     arrays = [read_idx(f) for f in files]
     x_train, y_train = _to_xy(arrays[0], arrays[1], (str(files[0]), str(files[1])))
@@ -380,6 +401,23 @@ def _load_sample() -> MNIST:
 # ----------------------------------------------------------------------------------------
 
 
+def _array(fn: str, name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, with a clear error for ragged nested lists."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{fn} expected {name} as a rectangular array; got a {type(value).__name__} that "
+            f"NumPy cannot turn into one ({e}). Fix: give every row the same length."
+        ) from None
+
+
+def _real_number(fn: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn} expected {name} as a real number, got {value!r}.")
+    return float(value)
+
+
 def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
     """One-hot encodes integer class labels: ``Y[i, k] = 1`` if ``labels[i] == k`` else 0.
 
@@ -394,7 +432,7 @@ def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarra
     Raises:
       ValueError: labels are not integers, not 1-D, or outside ``[0, num_classes)``.
     """
-    labels = np.asarray(labels)
+    labels = _array("one_hot", "labels", labels)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
         raise TypeError(f"one_hot expected num_classes as an int, got {num_classes!r}.")
     if num_classes < 1:
@@ -462,19 +500,31 @@ def standardize(x_train: np.ndarray, *others: np.ndarray, eps: float = 1e-8) -> 
       x_train's floating dtype (float32 for integer input); the statistics are computed in
       float64.
     """
-    x_train = np.asarray(x_train)
+    x_train = _array("standardize", "x_train", x_train)
     if x_train.ndim != 2 or x_train.shape[0] < 1:
         raise ValueError(
             f"standardize expected x_train of shape (m, n) with m >= 1, got {x_train.shape}."
         )
-    others = tuple(np.asarray(x) for x in others)
+    others = tuple(_array("standardize", f"others[{i}]", x) for i, x in enumerate(others))
     for i, x in enumerate(others):
         if x.ndim != 2 or x.shape[1] != x_train.shape[1]:
             raise ValueError(
                 f"standardize expected every other array as (m_i, {x_train.shape[1]}) like "
                 f"x_train, got {x.shape} for others[{i}]."
             )
-    if not eps > 0:
+    for name, x in (("x_train", x_train), *((f"others[{i}]", x) for i, x in enumerate(others))):
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise TypeError(
+                f"standardize expected numbers, got dtype {x.dtype} for {name}; convert it, "
+                "e.g. x.astype(np.float32)."
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError(
+                f"standardize: {name} contains NaN or Inf; its mean and standard deviation "
+                "would be NaN. Fix: clean the data (e.g. drop those rows) first."
+            )
+    eps = _real_number("standardize", "eps", eps)
+    if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"standardize expected eps > 0, got {eps}.")
     dtype = x_train.dtype if np.issubdtype(x_train.dtype, np.floating) else np.float32
     mean = x_train.mean(axis=0, dtype=np.float64)
@@ -557,9 +607,16 @@ def train_val_split(
             f"val_fraction={val_fraction}, val_size={val_size}."
         )
     if val_fraction is not None:
+        val_fraction = _real_number("train_val_split", "val_fraction", val_fraction)
         if not 0 < val_fraction < 1:
             raise ValueError(f"train_val_split expected 0 < val_fraction < 1, got {val_fraction}.")
         val_size = round(val_fraction * m)
+    elif isinstance(val_size, bool) or not isinstance(val_size, numbers.Integral):
+        raise TypeError(
+            f"train_val_split expected val_size as an int (a number of rows), got {val_size!r}; "
+            "for a fraction pass val_fraction= instead."
+        )
+    _check_seed(seed, "train_val_split")
     if not 1 <= val_size <= m - 1:
         raise ValueError(
             f"train_val_split expected a validation set of 1 to m - 1 = {m - 1} rows, got "
@@ -608,8 +665,14 @@ def _check_n(n: int, fn: str) -> None:
         raise ValueError(f"{fn} expected n, the number of points, as an int >= 1, got {n!r}.")
 
 
+def _check_seed(seed, fn: str) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{fn} expected seed as an int >= 0, got {seed!r}.")
+
+
 def _check_noise(noise: float, fn: str) -> None:
-    if not noise >= 0:
+    noise = _real_number(fn, "noise", noise)
+    if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"{fn} expected noise (a standard deviation) >= 0, got {noise}.")
 
 
@@ -645,7 +708,9 @@ def two_spirals(n: int, noise: float = 0.0, seed: int = 0, turns: float = 1.5) -
     """
     _check_n(n, "two_spirals")
     _check_noise(noise, "two_spirals")
-    if not turns > 0:
+    _check_seed(seed, "two_spirals")
+    turns = _real_number("two_spirals", "turns", turns)
+    if not (math.isfinite(turns) and turns > 0):
         raise ValueError(f"two_spirals expected turns > 0, got {turns}.")
     rng = np.random.default_rng(seed)
     y = (np.arange(n) >= (n + 1) // 2).astype(np.int32)
@@ -685,8 +750,14 @@ def cubic(
     """
     _check_n(n, "cubic")
     _check_noise(noise, "cubic")
-    low, high = x_range
-    if not low < high:
+    _check_seed(seed, "cubic")
+    for name, value in (("a", a), ("b", b), ("c", c), ("d", d)):
+        if not math.isfinite(_real_number("cubic", name, value)):
+            raise ValueError(f"cubic expected a finite coefficient {name}, got {value!r}.")
+    if not (isinstance(x_range, tuple | list) and len(x_range) == 2):
+        raise ValueError(f"cubic expected x_range = (low, high), got {x_range!r}.")
+    low, high = (_real_number("cubic", "x_range", v) for v in x_range)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"cubic expected x_range = (low, high) with low < high, got {x_range}.")
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(low, high, size=n))
