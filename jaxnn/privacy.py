@@ -25,25 +25,39 @@ from jaxnn import backprop
 from jaxnn.network import Layer, Network, Params, _cost_from_pass, _forward_layers
 
 
-class DPSGD(NamedTuple):
-    """Settings: ``clip_norm`` C > 0 and ``noise_multiplier`` σ ≥ 0 (σ = 0: clipping only)."""
-
+class _Settings(NamedTuple):
     clip_norm: float
     noise_multiplier: float
 
 
+class DPSGD(_Settings):
+    """Settings: ``clip_norm`` C > 0 and ``noise_multiplier`` σ ≥ 0 (σ = 0: clipping only).
+
+    Checked when built, directly or by :func:`dp_sgd`: a C ≤ 0 or a NaN would silently
+    zero or poison every gradient."""
+
+    __slots__ = ()
+
+    def __new__(cls, clip_norm: float, noise_multiplier: float):
+        for name, value, lo_ok in (("clip_norm", clip_norm, False),
+                                   ("noise_multiplier", noise_multiplier, True)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a real number; got {value!r}.")
+            if not math.isfinite(value) or value < 0 or (value == 0 and not lo_ok):
+                raise ValueError(
+                    f"{name} must be finite and {'≥' if lo_ok else '>'} 0; got {value!r}. "
+                    "Fix: e.g. dp_sgd(clip_norm=1.0, noise_multiplier=1.1)."
+                )
+        return super().__new__(cls, float(clip_norm), float(noise_multiplier))
+
+    @classmethod
+    def _make(cls, iterable):  # _replace builds through here: check it too
+        return cls(*iterable)
+
+
 def dp_sgd(clip_norm: float, noise_multiplier: float) -> DPSGD:
     """Validated :class:`DPSGD` settings."""
-    for name, value, lo_ok in (("clip_norm", clip_norm, False),
-                               ("noise_multiplier", noise_multiplier, True)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number; got {value!r}.")
-        if not math.isfinite(value) or value < 0 or (value == 0 and not lo_ok):
-            raise ValueError(
-                f"{name} must be finite and {'≥' if lo_ok else '>'} 0; got {value!r}. "
-                "Fix: e.g. dp_sgd(clip_norm=1.0, noise_multiplier=1.1)."
-            )
-    return DPSGD(float(clip_norm), float(noise_multiplier))
+    return DPSGD(clip_norm, noise_multiplier)
 
 
 def clip_per_example(per_example: Params, clip_norm: float) -> tuple[Params, jax.Array]:
