@@ -179,7 +179,7 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
     )
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
-        order = jax.random.permutation(key, num_examples)[: num_batches * batch_size]
+        order = train._shuffle(key, num_examples)[: num_batches * batch_size]
         (params, opt_state), (Js, norms, correct) = sharded(
             params, opt_state, x, y, order.reshape(num_batches, batch_size)
         )
