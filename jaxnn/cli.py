@@ -1,4 +1,4 @@
-"""The ``jaxnn`` command: ``train``, ``evaluate``, ``verify``.
+"""The ``jaxnn`` command: ``train``, ``evaluate``, ``verify``, ``bench``.
 
 Every subcommand validates its arguments before any JAX work and exits with status 2 and
 a one-line message on bad input, 1 on a failed check, 0 on success.
@@ -194,10 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_verify(sub)
+    sub.add_parser(
+        "bench", add_help=False,
+        help="time jaxnn's training step against the matmul roofline (jaxnn bench --help)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own flags: jaxnn/bench.py
+        from jaxnn import bench
+
+        return bench.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

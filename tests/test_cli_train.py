@@ -140,3 +140,8 @@ def test_full_size_mnist_folder_loads(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--epochs", "1", "--batch-size", "50",
                  "--sizes", "784,8,10", "--quiet", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["data"]["train_examples"] == 300
+
+
+def test_bench_subcommand_is_wired(capsys):
+    assert main(["bench", "--rounds", "0"]) == 2
+    assert "jaxnn bench" in capsys.readouterr().err
