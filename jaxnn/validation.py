@@ -186,21 +186,27 @@ def check_params(net, params):
 def _check_finite_params(params) -> None:
     """NaN or Inf in concrete parameters (a diverged run's, a damaged file's) is an error."""
     leaves = [leaf for layer in params for leaf in layer]
-    if not all(is_concrete(leaf) for leaf in leaves):
-        return
-    finite = functools.reduce(
-        jnp.logical_and, [jnp.all(jnp.isfinite(jnp.asarray(leaf))) for leaf in leaves]
-    )
-    if bool(finite):
-        return
+    if not all(is_concrete(leaf) and getattr(leaf, "is_fully_addressable", True)
+               for leaf in leaves):
+        return  # traced, or spread over processes (replicated copies checked before)
+    if bool(functools.reduce(jnp.logical_and, [_all_finite(leaf) for leaf in leaves])):
+        return  # one reduction, one device-to-host sync for the usual case
     for l, layer in enumerate(params, start=1):
         for label, leaf in zip(("W", "b"), layer):
-            if not bool(jnp.all(jnp.isfinite(jnp.asarray(leaf)))):
+            if not bool(_all_finite(leaf)):
                 raise ValueError(
                     f"params[{l - 1}].{label} (layer {l}) contains NaN or Inf. Fix: these are "
                     "not usable parameters (from a diverged run, or a damaged file?); "
                     "re-initialise with jaxnn.init_params, or load the last good checkpoint."
                 )
+
+
+def _all_finite(a):
+    """Whether every entry is finite: on the host for NumPy arrays (float64 stays float64
+    there without x64), on the device for JAX arrays."""
+    if isinstance(a, np.ndarray):
+        return np.all(np.isfinite(a))
+    return jnp.all(jnp.isfinite(a))
 
 
 def _as_array(name: str, value):

@@ -64,6 +64,8 @@ NEEDS_PATCH = {
     "step-float-labels": "train.patch",
     "epoch-batch-zero": "train.patch",
     "epoch-batch-big": "train.patch",
+    "epoch-bad-x": "train.patch",
+    "epoch-rows": "train.patch",
     "par-mesh-junk": "parallel.patch",
     "par-opt-junk": "parallel.patch",
     "cli-train-seed-huge": "runs.patch",
@@ -385,6 +387,10 @@ CASES = {
         P, SGD.init(P), X, Y.astype(np.float32)),
     "epoch-batch-zero": lambda c: train.make_epoch(NET, SGD, batch_size=0, num_examples=10),
     "epoch-batch-big": lambda c: train.make_epoch(NET, SGD, batch_size=20, num_examples=10),
+    "epoch-bad-x": lambda c: train.make_epoch(NET, SGD, batch_size=2, num_examples=6)(
+        P, SGD.init(P), np.ones((6, 4), np.float32), Y, KEY, None, None),
+    "epoch-rows": lambda c: train.make_epoch(NET, SGD, batch_size=2, num_examples=10)(
+        P, SGD.init(P), X, Y, KEY, None, None),
     "evaluate-labels": lambda c: train.evaluate(NET, P, X, Y + 5),
     "evaluate-empty": lambda c: train.evaluate(NET, P, X[:0], Y[:0]),
     "evaluate-params-nan": lambda c: train.evaluate(NET, _with(1, b=P[1].b * jnp.nan), X, Y),
