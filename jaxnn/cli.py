@@ -7,6 +7,7 @@ a one-line message on bad input, 1 on a failed check, 0 on success.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 
@@ -69,10 +70,12 @@ def _verify(args) -> int:
     from jaxnn import gradcheck
 
     eps = args.eps if args.eps is not None else (1e-6 if args.dtype == "float64" else 1e-3)
-    if not eps > 0:
-        raise ValueError(f"--eps must be > 0; got {eps}.")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"--eps must be a finite number > 0; got {eps}.")
     if args.batch <= 0:
         raise ValueError(f"--batch must be a positive integer; got {args.batch}.")
+    if args.max_fd_params < 0:
+        raise ValueError(f"--max-fd-params must be ≥ 0; got {args.max_fd_params}.")
     net = jaxnn.mlp(args.sizes, hidden=args.hidden, output=args.output, cost=args.cost, l2=args.l2)
     dtype = jnp.dtype(args.dtype)
     kp, kx, ky, kd = jax.random.split(jax.random.key(args.seed), 4)
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as e:  # TrainingDiverged: the run directory keeps its last good state
         print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, TypeError, OSError) as e:  # OSError: missing, unreadable, a folder
         print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,8 @@ errors are meaningless for entries that are zero up to round-off).
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import jax
@@ -117,6 +119,26 @@ def _report(test: str, reference: str, got: Params, want: Params, tol: float) ->
     return Report(test, reference, dtype, tuple(rows))
 
 
+def _check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number; got {eps!r}. Fix: e.g. eps=1e-6.")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(
+            f"eps must be a finite number > 0; got {eps!r}. Fix: e.g. eps=1e-6 in float64."
+        )
+    return float(eps)
+
+
+def _check_rtol(rtol):
+    if rtol is None:
+        return None
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+        raise TypeError(f"rtol must be a real number or None; got {rtol!r}.")
+    if not (math.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol must be finite and ≥ 0; got {rtol!r}. Fix: e.g. rtol=1e-6.")
+    return float(rtol)
+
+
 def _prepare(net, params, x, y):
     params = _v.check_params(net, params)
     x, single = _v.check_x(net, x, params)
@@ -140,6 +162,7 @@ def manual_vs_autodiff(net: Network, params: Params, x, y, rtol: float | None = 
     Returns:
       a :class:`Report` with one row per W^l and b^l.
     """
+    rtol = _check_rtol(rtol)
     params, x, y = _prepare(net, params, x, y)
     manual = jax.jit(backprop._value_and_grad, static_argnums=0)(net, params, x, y)[1]
     auto = jax.jit(jax.grad(_cost, argnums=1), static_argnums=0)(net, params, x, y)
@@ -153,6 +176,7 @@ def finite_difference_grad(net: Network, params: Params, x, y, eps: float = 1e-6
     Costs 2·(number of parameters) evaluations of J (batched with ``vmap``), so meant for
     small networks; run it in float64. Returns the same pytree as ``params``.
     """
+    eps = _check_eps(eps)
     params, x, y = _prepare(net, params, x, y)
     flat, unravel = ravel_pytree(params)
 
@@ -173,6 +197,7 @@ def manual_vs_finite_differences(
     net: Network, params: Params, x, y, eps: float = 1e-6, rtol: float | None = None
 ) -> Report:
     """Compare the hand-written gradient with centred finite differences, every entry."""
+    eps, rtol = _check_eps(eps), _check_rtol(rtol)
     params, x, y = _prepare(net, params, x, y)
     manual = backprop._value_and_grad(net, params, x, y)[1]
     fd = finite_difference_grad(net, params, x, y, eps)
@@ -200,6 +225,13 @@ def directional_check(
       ``(max_rel_diff, numeric, analytic)``: the two ``(num_directions,)`` arrays and
       max_k |numeric_k − analytic_k| / ‖∇J‖₂.
     """
+    eps = _check_eps(eps)
+    if (isinstance(num_directions, bool) or not isinstance(num_directions, numbers.Integral)
+            or num_directions < 1):
+        raise ValueError(
+            f"num_directions must be a positive int; got {num_directions!r}. Fix: e.g. 8."
+        )
+    key = _v.check_key(key)
     params, x, y = _prepare(net, params, x, y)
     flat, unravel = ravel_pytree(params)
     grads = backprop._value_and_grad(net, params, x, y)[1]

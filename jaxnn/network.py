@@ -116,7 +116,7 @@ class Network:
             raise ValueError(
                 f"a network description has the keys {sorted(expected)}; got {sorted(d)}."
             )
-        return cls(tuple(d["sizes"]), tuple(d["activations"]), d["cost"], d["l2"])
+        return cls(d["sizes"], d["activations"], d["cost"], d["l2"])  # each field checked
 
 
 def mlp(
@@ -260,4 +260,5 @@ def _accuracy(net: Network, a_out: Array, labels: Array) -> Array:
 
 def num_params(net: Network) -> int:
     """Σ_l (n_l n_{l−1} + n_l), the number of scalars in the parameters."""
+    _v.check_net(net)
     return sum(math.prod(w) + math.prod(b) for w, b in net.shapes())

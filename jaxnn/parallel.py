@@ -145,6 +145,13 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
             "data-parallel training runs the hand-written gradients (grad='manual'); got "
             f"grad={grad!r}."
         )
+    train._check_net(net)
+    train._check_opt(opt)
+    if not isinstance(mesh, Mesh) or AXIS not in mesh.shape:
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh with a {AXIS!r} axis; got {type(mesh).__name__}. "
+            "Fix: mesh = jaxnn.parallel.data_mesh(num_devices)."
+        )
     check_batch(batch_size, mesh)
     n_dev = mesh.shape[AXIS]
     local = batch_size // n_dev

@@ -63,6 +63,14 @@ def _check_args(args) -> None:
         )
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out RUN_DIR, the run to continue.")
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be an integer in [0, 2^63); got {args.seed}.")
+    if args.out is not None and pathlib.Path(args.out).exists() and \
+            not pathlib.Path(args.out).is_dir():
+        raise ValueError(
+            f"--out {args.out} is a file; a run directory is a folder. Fix: choose another "
+            "--out."
+        )
 
 
 def _optimizer(args, steps_per_epoch: int):
@@ -175,8 +183,8 @@ def train_command(args) -> int:
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / "config.json", config)
-        with open(out / "metrics.jsonl", "w", encoding="utf-8") as f:  # the checkpoint's history
-            f.writelines(json.dumps(r) + "\n" for r in history)
+        # The checkpoint's history, atomically: a crash here keeps the old lines.
+        _write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
     so_far = list(history)
 
@@ -245,8 +253,13 @@ def _digest(params) -> str:
 
 
 def _write_json(path: pathlib.Path, obj) -> None:
+    _write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def _write_text(path: pathlib.Path, text: str) -> None:
+    """Temporary file, then rename: a reader sees the old file or the new one."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

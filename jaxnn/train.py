@@ -121,6 +121,25 @@ def _train_step(net, opt, gradient, params, opt_state, x, y):
     return params, opt_state, (J, _optimizers.global_norm(grads), correct)
 
 
+def _check_batch_shapes(net: Network, params, x, y, what: str) -> None:
+    """Inside a compiled step or epoch: params, ``x: (m, n_0)`` and ``y`` fit ``net``.
+    Python checks of shapes and dtypes at trace time, so a wrong array is our ValueError
+    or TypeError rather than an XLA shape error from deep inside the program."""
+    checked = _v.check_params(net, params)
+    xb, single = _v.check_x(net, x, checked)
+    if single:
+        raise ValueError(
+            f"{what}: x must be a batch of shape (m, {net.n_in}); got {tuple(x.shape)}. Fix: "
+            "x[None] for one example."
+        )
+    _v.check_y(net, y, xb.shape[0], False, xb.dtype)
+
+
+def _check_net(net) -> None:
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a jaxnn.Network; got {type(net).__name__}.")
+
+
 def _check_opt(opt) -> None:
     if not isinstance(opt, _optimizers.Optimizer):
         raise TypeError(
@@ -140,10 +159,14 @@ def make_step(net: Network, opt, grad: str = "manual"):
     ``x: (m, n_0)``, ``y: (m, n_L)`` targets or ``(m,)`` integer labels. ``params`` and
     ``opt_state`` are donated (deleted by the call).
     """
+    _check_net(net)
     _check_opt(opt)
     gradient = _gradient_fn(grad)
 
     def step(params, opt_state, x, y):
+        # Shapes and dtypes, in Python at trace time (values are tracers here): a wrong
+        # batch is our ValueError, not an XLA shape error from deep inside the step.
+        _check_batch_shapes(net, params, x, y, "x, y")
         params, opt_state, (J, norm, correct) = _train_step(
             net, opt, gradient, params, opt_state, x, y
         )
@@ -220,8 +243,16 @@ def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: s
     ``dp``: :class:`jaxnn.privacy.DPSGD` settings for DP-SGD gradients (per-example
     clipping and noise, the noise keys drawn from ``fold_in(key, 1)``), or ``None``.
     """
+    _check_net(net)
     _check_opt(opt)
     gradient = _gradient_fn(grad)
+    num_examples = _check_positive_int("num_examples", num_examples, "the number of rows of x")
+    batch_size = _check_positive_int("batch_size", batch_size, "e.g. batch_size=32")
+    if batch_size > num_examples:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the training set ({num_examples} "
+            f"examples). Fix: batch_size ≤ {num_examples}."
+        )
     num_batches = num_examples // batch_size
     if dp is not None:
         from jaxnn import privacy
@@ -236,6 +267,13 @@ def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: s
     per_gather = _divisor_at_most(num_batches, max(1, GATHER_ROWS // batch_size))
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
+        _check_batch_shapes(net, params, x, y, "x, y")  # at trace time: shapes only
+        if x.shape[0] != num_examples:
+            raise ValueError(
+                f"this epoch was built for num_examples={num_examples}; got x with "
+                f"{x.shape[0]} rows. Fix: make_epoch(..., num_examples=len(x)).")
+        if x_val is not None:
+            _check_batch_shapes(net, params, x_val, y_val, "x_val, y_val")
         # Shuffle on the device; the n mod batch_size examples at the end sit this one out.
         order = _shuffle(key, num_examples)[: num_batches * batch_size]
         chunks = order.reshape(num_batches // per_gather, per_gather * batch_size)
@@ -291,9 +329,32 @@ def _check_train_targets(net: Network, y, n: int, name: str) -> Array:
     if not hasattr(y, "shape"):
         y = np.asarray(y)
     _v.check_y(net, y, n, False, jnp.float32)  # shapes, label range, NaN — raises
-    if jnp.issubdtype(y.dtype, jnp.integer):
+    if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:  # labels (bool: 0/1)
         return jnp.asarray(y, jnp.int32)
     return jnp.asarray(y)
+
+
+def _check_history(history, start_epoch: int) -> list[dict]:
+    """A resumed run's history: a list of per-epoch dicts (``FitResult.history``)."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes, dict)) or not isinstance(history, (list, tuple)):
+        raise TypeError(
+            f"history must be a list of per-epoch dicts (FitResult.history); got "
+            f"{type(history).__name__}."
+        )
+    for i, record in enumerate(history):
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise TypeError(
+                f"history[{i}] must be a dict with an int 'epoch' (one record of "
+                f"FitResult.history); got {type(record).__name__} {str(record)[:60]}."
+            )
+    if len(history) > start_epoch:
+        raise ValueError(
+            f"history has {len(history)} epochs but start_epoch is {start_epoch}. Fix: "
+            "resume with the history and start_epoch of the same checkpoint."
+        )
+    return list(history)
 
 
 def _check_positive_int(name: str, value, fix: str) -> int:
@@ -377,8 +438,7 @@ def fit(
     Raises:
       TrainingDiverged: the cost became NaN/Inf; carries the last finite parameters.
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a jaxnn.Network; got {type(net).__name__}.")
+    _check_net(net)
     _check_opt(opt)
     params = _v.check_params(net, params)
     if grad not in GRADS:
@@ -400,12 +460,18 @@ def fit(
         patience = _check_positive_int("patience", patience, "e.g. patience=5")
         if validation is None:
             raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
-    if not isinstance(start_epoch, numbers.Integral) or not 0 <= start_epoch <= epochs:
+    if (isinstance(start_epoch, bool) or not isinstance(start_epoch, numbers.Integral)
+            or not 0 <= start_epoch <= epochs):
         raise ValueError(
             f"start_epoch must be an int in [0, epochs={epochs}]; got {start_epoch!r}."
         )
     key = _v.check_key(key)
-    history = list(history or [])
+    history = _check_history(history, start_epoch)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(
+            f"on_epoch must be a function on_epoch(epoch, params, opt_state, record) or None; "
+            f"got {type(on_epoch).__name__}."
+        )
     if opt_state is None:
         opt_state = opt.init(params)
 
@@ -455,10 +521,14 @@ def fit(
         seconds = time.perf_counter() - t
         if not bool(metrics.pop("finite")):
             rate = float(_host(_optimizers.learning_rate(opt_state)))
+            last = float(_host(_optimizers.learning_rate(new_state)))  # the epoch's last rate
+            fix = (f"lower the learning rate (now {rate:g}), e.g. to {rate / 10:g}"
+                   if math.isfinite(last) else
+                   f"the learning-rate schedule returned {last} during the epoch; fix the "
+                   "schedule")
             raise TrainingDiverged(
                 f"the cost became NaN or Inf in epoch {e + 1}; training stopped and the "
-                f"parameters of epoch {e} (the last finite ones) were kept. Fix: lower the "
-                f"learning rate (now {rate:g}), e.g. to {rate / 10:g}.",
+                f"parameters of epoch {e} (the last finite ones) were kept. Fix: {fix}.",
                 e + 1,
                 params,
                 opt_state,
