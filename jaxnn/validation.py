@@ -24,6 +24,29 @@ def is_concrete(a) -> bool:
     return not isinstance(a, jax.core.Tracer)
 
 
+# What reading a value inside a trace raises: a concrete array closed over by a user's
+# jit/vmap still gives traced results when JAX operations touch it.
+_TRACE_ERRORS = (
+    jax.errors.TracerBoolConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _read(fn):
+    """``fn()`` evaluated now, or ``None`` when it cannot be read (inside a trace): value
+    checks are then skipped, shape checks still run."""
+    try:
+        return fn()
+    except _TRACE_ERRORS:
+        return None
+
+
+# One compiled program per shape and dtype, instead of an eager compile of each operation.
+_device_all_finite = jax.jit(lambda a: jnp.all(jnp.isfinite(a)))
+_device_min_max = jax.jit(lambda a: (jnp.min(a), jnp.max(a)))
+
+
 # The widest layer a size may declare: XLA shapes and int32 class labels stop here, and a
 # wider one could never be allocated anyway.
 MAX_WIDTH = 2**31 - 1
@@ -189,7 +212,8 @@ def _check_finite_params(params) -> None:
     if not all(is_concrete(leaf) and getattr(leaf, "is_fully_addressable", True)
                for leaf in leaves):
         return  # traced, or spread over processes (replicated copies checked before)
-    if bool(functools.reduce(jnp.logical_and, [_all_finite(leaf) for leaf in leaves])):
+    finite = _read(lambda: bool(functools.reduce(jnp.logical_and, map(_all_finite, leaves))))
+    if finite is None or finite:
         return  # one reduction, one device-to-host sync for the usual case
     for l, layer in enumerate(params, start=1):
         for label, leaf in zip(("W", "b"), layer):
@@ -206,7 +230,7 @@ def _all_finite(a):
     there without x64), on the device for JAX arrays."""
     if isinstance(a, np.ndarray):
         return np.all(np.isfinite(a))
-    return jnp.all(jnp.isfinite(a))
+    return _device_all_finite(a)
 
 
 def _as_array(name: str, value):
@@ -248,7 +272,7 @@ def check_x(net, x, params) -> tuple[jax.Array, bool]:
         )
     if not single and x.shape[0] == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)}); a batch needs at least one row.")
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+    if is_concrete(x) and _read(lambda: bool(_all_finite(x))) is False:
         raise ValueError(
             "x contains NaN or Inf. Fix: clean the data (e.g. np.nan_to_num, or drop rows)."
         )
@@ -280,10 +304,12 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
             f"y must be shaped like the output, {want}; got {tuple(y.shape)}. Fix: one row of "
             f"{n} targets per row of x, or integer class labels of shape (m,)."
         )
-    if is_concrete(y) and not bool(jnp.all(jnp.isfinite(y))):
+    if is_concrete(y) and _read(lambda: bool(_all_finite(y))) is False:
         raise ValueError("y contains NaN or Inf. Fix: clean the targets.")
-    if net.cost in PROBABILITY_COSTS and is_concrete(y) and y.size:
-        lo_v, hi_v = _min_max(y)
+    bounds = (_read(lambda: _min_max(y))
+              if net.cost in PROBABILITY_COSTS and is_concrete(y) and y.size else None)
+    if bounds is not None:
+        lo_v, hi_v = bounds
         if lo_v < 0 or hi_v > 1:
             raise ValueError(
                 f"the cost {net.cost!r} needs targets in [0, 1] (probabilities); got values "
@@ -303,15 +329,17 @@ def _min_max(a) -> tuple:
     truncated to int32 (JAX without x64) before they are checked."""
     if isinstance(a, np.ndarray):
         return a.min().item(), a.max().item()
-    return jnp.min(a).item(), jnp.max(a).item()
+    lo, hi = _device_min_max(a)
+    return lo.item(), hi.item()
 
 
 def _check_label_range(net, labels) -> None:
     """Integer labels in [0, n_L) (in {0, 1} for a single output unit)."""
     n = net.n_out
     hi = 2 if n == 1 else n
-    if is_concrete(labels) and labels.size:
-        lo_v, hi_v = _min_max(labels)
+    bounds = _read(lambda: _min_max(labels)) if is_concrete(labels) and labels.size else None
+    if bounds is not None:
+        lo_v, hi_v = bounds
         if lo_v < 0 or hi_v >= hi:
             raise ValueError(
                 f"labels must lie in [0, {hi}) for a network with n_L = {n} outputs; got "

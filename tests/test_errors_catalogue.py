@@ -47,33 +47,7 @@ EXIT_2 = "exit 2"
 
 # Entries whose fix lives in a file of another owner, handed over as a patch under
 # /tmp/hardening_patches/; they pass once it is applied. Empty this once it is.
-NEEDS_PATCH = {
-    "net-from-dict-sizes": "network.patch",
-    "num-params-not-net": "network.patch",
-    "gc-eps-zero": "gradcheck.patch",
-    "gc-eps-nan": "gradcheck.patch",
-    "gc-directions-zero": "gradcheck.patch",
-    "gc-key-int": "gradcheck.patch",
-    "gc-rtol-negative": "gradcheck.patch",
-    "fit-start-epoch-bool": "train.patch",
-    "fit-history-junk": "train.patch",
-    "fit-history-longer": "train.patch",
-    "fit-on-epoch": "train.patch",
-    "step-net": "train.patch",
-    "step-bad-x": "train.patch",
-    "step-float-labels": "train.patch",
-    "epoch-batch-zero": "train.patch",
-    "epoch-batch-big": "train.patch",
-    "epoch-bad-x": "train.patch",
-    "epoch-rows": "train.patch",
-    "par-mesh-junk": "parallel.patch",
-    "par-opt-junk": "parallel.patch",
-    "cli-train-seed-huge": "runs.patch",
-    "cli-train-out-file": "runs.patch",
-    "cli-verify-eps-inf": "cli.patch",
-    "cli-verify-max-fd": "cli.patch",
-    "cli-evaluate-unreadable": "cli.patch",
-}
+NEEDS_PATCH: dict[str, str] = {}
 
 # ---------------------------------------------------------------------------------------
 # The values the bad calls are made with.

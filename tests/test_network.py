@@ -174,3 +174,21 @@ def test_bad_input_is_caught_before_tracing():
     f = jax.jit(jaxnn.cost, static_argnums=0)
     with pytest.raises(ValueError, match=r"x's last dimension must be n_0 = 3"):
         f(NET, PARAMS, jnp.ones((5, 4)), Y)
+
+
+def test_closed_over_arrays_inside_jit_and_vmap():
+    """Value checks are skipped (not crashed) when a closed-over array is read in a trace;
+    shape checks still run."""
+    net = jaxnn.mlp((3, 2), output="softmax", cost="cross_entropy")
+    params = jaxnn.init_params(jax.random.key(0), net)
+    x = np.ones((4, 3), np.float32)
+    y = np.array([0, 1, 1, 0])
+    t = np.eye(2, dtype=np.float32)[y]
+    want = float(jaxnn.cost(net, params, x, y))
+    assert float(jax.jit(lambda p: jaxnn.cost(net, p, x, y))(params)) == pytest.approx(want)
+    assert float(jax.jit(lambda p: jaxnn.cost(net, p, x, t))(params)) == pytest.approx(want)
+    assert float(jax.jit(lambda: jaxnn.cost(net, params, x, y))()) == pytest.approx(want)
+    jax.jit(lambda p: backprop.value_and_grad(net, p, jnp.asarray(x), y))(params)
+    jax.vmap(lambda xi: jaxnn.forward(net, params, xi))(jnp.asarray(x))
+    with pytest.raises(ValueError, match=r"x's last dimension must be n_0 = 3"):
+        jax.jit(lambda p: jaxnn.cost(net, p, np.ones((4, 5), np.float32), y))(params)
