@@ -171,6 +171,10 @@ def train_command(args) -> int:
             raise ValueError(f"--resume: the checkpoint is at epoch {ckpt.step}, past --epochs "
                              f"{args.epochs}.")
         params, opt_state, start = ckpt.params, ckpt.opt_state, ckpt.step
+        if writer:  # temporary files of writes a crash interrupted: never read, now dropped
+            for name in (CHECKPOINT, BEST):
+                for stale in out.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
         history = list(ckpt.metadata.get("history", []))
         if args.patience and (out / BEST).exists():
             best_params = checkpoint.load(out / BEST, net=net).params

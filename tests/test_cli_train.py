@@ -41,7 +41,10 @@ def test_resume_gives_the_parameters_of_an_uninterrupted_run(tmp_path):
     assert main(["train", *SMALL, "--out", str(full)]) == 0
     partial = [a if a != "3" else "2" for a in SMALL]  # --epochs 2
     assert main(["train", *partial, "--out", str(part)]) == 0
+    stale = part / ".checkpoint.safetensors.x1y2.tmp"  # as a killed write leaves it
+    stale.write_bytes(b"half a checkpoint")
     assert main(["train", *SMALL, "--out", str(part), "--resume"]) == 0
+    assert not stale.exists()
     for a, b in zip(jax.tree.leaves(_params(full)), jax.tree.leaves(_params(part))):
         np.testing.assert_array_equal(a, b)
     assert (full / "metrics.jsonl").read_text().count("\n") == 3
