@@ -57,6 +57,10 @@ def _check_args(args) -> None:
             f"{args.patience} with --val-size {args.val_size}. Fix: e.g. --patience 3 "
             "--val-size 500."
         )
+    if args.init not in jaxnn.SCHEMES:
+        raise ValueError(
+            f"unknown init scheme {args.init!r}; expected one of: {', '.join(jaxnn.SCHEMES)}."
+        )
     if args.schedule not in SCHEDULES:
         raise ValueError(
             f"unknown schedule {args.schedule!r}; expected one of: {', '.join(SCHEDULES)}."
@@ -136,7 +140,6 @@ def train_command(args) -> int:
         args.devices = jax.device_count()  # a multi-process run spans every device
     net = jaxnn.mlp(args.sizes, hidden=args.hidden, output=args.output, cost=args.cost,
                     l2=args.l2)
-    jaxnn.init_params(jax.random.key(0), jaxnn.mlp((1, 1)), args.init)  # validates the name
     train_set, val_set, val_name, test_set = _load_data(args, net)
     n_train = len(train_set[0])
     if args.batch_size > n_train:
