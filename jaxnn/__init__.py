@@ -9,13 +9,32 @@ frozen hashable :class:`Network`, forward and cost are pure functions::
     params = jaxnn.init_params(jax.random.key(0), net)
     J, grads = jaxnn.backprop.value_and_grad(net, params, x, labels)   # BP1–BP4
     J_ref, grads_ref = jax.value_and_grad(jaxnn.cost, argnums=1)(net, params, x, labels)
+
+Every public submodule is imported here, so ``import jaxnn`` is enough to reach
+``jaxnn.optimizers``, ``jaxnn.train``, ``jaxnn.data``, ``jaxnn.checkpoint`` and the rest.
 """
 
-from jaxnn import activations, backprop, costs
-from jaxnn.initializers import SCHEMES, init_params
-from jaxnn.network import Layer, Network, accuracy, cost, forward, mlp, num_params, predict
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
+from jaxnn import (  # noqa: E402  (the version first: submodules may read it)
+    activations,
+    architecture,
+    backprop,
+    checkpoint,
+    costs,
+    data,
+    gradcheck,
+    initializers,
+    inputs,
+    network,
+    optimizers,
+    privacy,
+    schedules,
+    train,
+)
+from jaxnn.architecture import Layer, Network, mlp, num_params  # noqa: E402
+from jaxnn.initializers import SCHEMES, init_params  # noqa: E402
+from jaxnn.network import accuracy, cost, forward, predict  # noqa: E402
 
 __all__ = [
     "Layer",
@@ -23,12 +42,23 @@ __all__ = [
     "SCHEMES",
     "accuracy",
     "activations",
+    "architecture",
     "backprop",
+    "checkpoint",
     "cost",
     "costs",
+    "data",
     "forward",
+    "gradcheck",
     "init_params",
+    "initializers",
+    "inputs",
     "mlp",
     "num_params",
+    "network",
+    "optimizers",
     "predict",
+    "privacy",
+    "schedules",
+    "train",
 ]

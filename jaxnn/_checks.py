@@ -9,6 +9,9 @@ is a ``TypeError``; a thing of the right kind with a wrong *value* (a negative s
 rate, an unknown name) is a ``ValueError``. The guards run in Python, before anything is
 traced, and return the value normalised (``int``, ``float``, ``tuple``).
 
+A traced value (a per-run hyper-parameter of a sweep, inside ``vmap``) passes the number
+guards unchanged: its concrete values are checked before tracing.
+
 This module imports nothing from jaxnn, so every other module may use it.
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+
+import jax
 
 
 def short(value, limit: int = 60) -> str:
@@ -48,6 +53,12 @@ def value_error(what: str, expected: str, got: str, fix: str | None = None) -> V
     return ValueError(message(what, expected, got, fix))
 
 
+def traced(value) -> bool:
+    """Whether ``value`` is a JAX tracer: a per-run hyper-parameter inside ``vmap`` (a
+    sweep), whose concrete values were checked before tracing. The guards pass it through."""
+    return isinstance(value, jax.core.Tracer)
+
+
 def integer(name: str, value, *, minimum: int | None = None, maximum: int | None = None,
             fix: str | None = None) -> int:
     """``value`` as a Python int in ``[minimum, maximum]``.
@@ -55,6 +66,8 @@ def integer(name: str, value, *, minimum: int | None = None, maximum: int | None
     TypeError for anything that is not an integer (``bool`` and ``2.0`` included);
     ValueError for an integer out of range.
     """
+    if traced(value):
+        return value
     expected = _int_range(minimum, maximum)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise type_error(name, expected, value, fix)
@@ -87,9 +100,11 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
     above (``≤``) and ``below`` above strictly (``<``). TypeError for a non-real (``bool``
     included), ValueError for NaN, ±Inf or a value out of range.
     """
+    if traced(value):
+        return value
     expected = _real_range(minimum, strict, maximum, below)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise type_error(name, expected, value, fix)
+        raise type_error(name, "a real number", value, fix)
     value = float(value)
     bad = (not math.isfinite(value)
            or (minimum is not None and (value <= minimum if strict else value < minimum))
@@ -121,7 +136,8 @@ def lookup(kind: str, name, registry, example: str | None = None):
     names = ", ".join(registry)
     example = example or next(iter(registry), "")
     if not isinstance(name, str):
-        raise TypeError(message(f"a {kind} name", f"a string such as {example!r}",
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise TypeError(message(f"{article} {kind} name", f"a string such as {example!r}",
                                 describe(name), f"one of: {names}"))
     try:
         return registry[name]

@@ -1,8 +1,9 @@
 """Activation functions g and their derivatives g', looked up by name.
 
 Each activation is an :class:`Activation` of pure functions. The derivatives are written
-the way the seeds write them, from the stored activation ``a = g(z)`` where that is the
-classic form (seed 002: σ'(z) = a(1 − a); tanh'(z) = 1 − a²; ReLU'(z) = 1[z > 0]):
+the way the source documents write them, from the stored activation ``a = g(z)`` where
+that is the classic form (the AI Okinawa course slides: σ'(z) = a(1 − a); tanh'(z) =
+1 − a²; ReLU'(z) = 1[z > 0]):
 
 ========== ============================ =====================================
 name       g(z)                         g'(z)
@@ -15,8 +16,14 @@ identity   z                            1
 softmax    e^{z_i} / Σ_j e^{z_j}        Jacobian a_i (δ_ij − a_j)
 ========== ============================ =====================================
 
-Seed 004 gives "0 for z ≤ 0, 1 for z > 0" as ReLU; that is ReLU's *derivative*.
-ReLU itself is max(0, z).
+The neural-network notes give "0 for z ≤ 0, 1 for z > 0" as ReLU; that is ReLU's
+*derivative*. ReLU itself is max(0, z).
+
+**The registry.** :data:`ACTIVATIONS` is the single source of names: the network's
+checks, the error messages, the CLI's help, the docs and the BP test matrix all read it.
+Adding an activation is adding one entry here (with ``hidden=False`` if it belongs on the
+output layer only, ``log_fn``/``log1m_fn`` if a cross entropy may follow it, and the
+``threshold`` that turns a single output unit into a 0/1 prediction).
 
 Every activation also offers ``vjp(z, a, g)``, the vector–Jacobian product
 ``g · ∂a/∂z`` that BP1 and BP2 need: for the elementwise activations it is
@@ -37,6 +44,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxnn import _checks
+
 Array = jax.Array
 
 LEAKY_RELU_SLOPE = 0.01
@@ -54,6 +63,8 @@ class Activation(NamedTuple):
         softmax Jacobian product for softmax. Shapes: all three ``(..., n)``.
       log_fn: ``log g(z)`` computed stably from ``z``, or ``None``.
       log1m_fn: ``log(1 − g(z))`` computed stably from ``z``, or ``None``.
+      hidden: whether the activation may be used on a hidden layer (softmax may not).
+      threshold: the value above which a single output unit predicts class 1.
     """
 
     name: str
@@ -62,9 +73,11 @@ class Activation(NamedTuple):
     vjp: Callable[[Array, Array, Array], Array]
     log_fn: Callable[[Array], Array] | None = None
     log1m_fn: Callable[[Array], Array] | None = None
+    hidden: bool = True
+    threshold: float = 0.0
 
 
-def _elementwise(name, fn, deriv, log_fn=None, log1m_fn=None) -> Activation:
+def _elementwise(name, fn, deriv, log_fn=None, log1m_fn=None, threshold=0.0) -> Activation:
     """An activation whose Jacobian is diagonal: vjp(z, a, g) = g ⊙ g'(z)."""
     return Activation(
         name=name,
@@ -73,6 +86,7 @@ def _elementwise(name, fn, deriv, log_fn=None, log1m_fn=None) -> Activation:
         vjp=lambda z, a, g: g * deriv(z, a),
         log_fn=log_fn,
         log1m_fn=log1m_fn,
+        threshold=threshold,
     )
 
 
@@ -82,7 +96,7 @@ def _sigmoid(z: Array) -> Array:
 
 
 def _sigmoid_deriv(z: Array, a: Array) -> Array:
-    """σ'(z) = a(1 − a), seed 002."""
+    """σ'(z) = a(1 − a) (the AI Okinawa course slides)."""
     del z
     return a * (1 - a)
 
@@ -94,7 +108,7 @@ def _tanh_deriv(z: Array, a: Array) -> Array:
 
 
 def _relu(z: Array) -> Array:
-    """ReLU(z) = max(0, z) (seed 004 prints this function's derivative as ReLU).
+    """ReLU(z) = max(0, z) (the neural-network notes print its derivative as ReLU).
 
     Written as a select so that autodiff's derivative at z = 0 is 0, like ``relu'`` here
     (``jnp.maximum`` would split the tie and give ½)."""
@@ -144,9 +158,10 @@ ACTIVATIONS: dict[str, Activation] = {
         _sigmoid_deriv,
         log_fn=jax.nn.log_sigmoid,  # log σ(z) = −softplus(−z)
         log1m_fn=lambda z: -jax.nn.softplus(z),  # log(1 − σ(z)) = −softplus(z)
+        threshold=0.5,
     ),
     "tanh": _elementwise("tanh", jnp.tanh, _tanh_deriv),
-    "relu": _elementwise("relu", _relu, _relu_deriv),
+    "relu": _elementwise("relu", _relu, _relu_deriv, threshold=0.5),
     "leaky_relu": _elementwise("leaky_relu", _leaky_relu, _leaky_relu_deriv),
     "identity": _elementwise("identity", lambda z: z, _identity_deriv),
     "softmax": Activation(
@@ -155,6 +170,8 @@ ACTIVATIONS: dict[str, Activation] = {
         deriv=None,
         vjp=_softmax_vjp,
         log_fn=lambda z: jax.nn.log_softmax(z, axis=-1),  # z − logsumexp(z)
+        hidden=False,  # normalises a whole layer: an output activation
+        threshold=0.5,
     ),
 }
 
@@ -163,14 +180,9 @@ NAMES: tuple[str, ...] = tuple(ACTIVATIONS)
 
 def get(name: str) -> Activation:
     """The activation called ``name``; ValueError listing the valid names otherwise."""
-    if not isinstance(name, str):
-        raise TypeError(
-            f"activation names are strings such as 'sigmoid'; got {name!r} of type "
-            f"{type(name).__name__}. Valid names: {', '.join(NAMES)}."
-        )
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; expected one of: {', '.join(NAMES)}."
-        ) from None
+    return _checks.lookup("activation", name, ACTIVATIONS)
+
+
+def hidden_names() -> tuple[str, ...]:
+    """The activations allowed on hidden layers (every one with ``hidden=True``)."""
+    return tuple(name for name, act in ACTIVATIONS.items() if act.hidden)

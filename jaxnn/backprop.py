@@ -1,7 +1,7 @@
 """The hand-written backward pass: the four backpropagation equations, in batch form.
 
 One forward pass keeps every pre-activation ``zs`` and activation ``activations``; the
-backward pass then runs, with the batch as rows (``X: (m, n_0)``, see SEEDS.md)::
+backward pass then runs, with the batch as rows (``X: (m, n_0)``, see docs/equations.md)::
 
     (BP1) Δ^L = ∇_A J ⊙ g'(Z^L),  ∇_A J = (1/m) ∇_a C row by row
     (BP2) Δ^l = (Δ^{l+1} W^{l+1}) ⊙ g'(Z^l)
@@ -15,8 +15,8 @@ fused form, which skips the division that ∇_a C would make and cancels at once
 ======================== ============================
 output + cost            Δ^L
 ======================== ============================
-sigmoid + binary CE      (A − Y) / m   (seed 003: dz = a − y)
-softmax + cross entropy  (P − Y) / m   (seed 001: ∂L/∂z_i = p_i − y_i)
+sigmoid + binary CE      (A − Y) / m   (Ng's notes: dz = a − y)
+softmax + cross entropy  (P − Y) / m   (maths.md: ∂L/∂z_i = p_i − y_i)
 identity + quadratic     (A − Y) / m
 sigmoid + cross entropy  −Y ⊙ (1 − A) / m
 ======================== ============================
@@ -30,6 +30,11 @@ All functions are pure and jit-compatible with the network static
 (``jax.jit(value_and_grad, static_argnums=0)``), work under ``vmap`` and in float64 when
 ``jax_enable_x64`` is on. The tests prove ``value_and_grad == jax.value_and_grad(jaxnn.cost,
 argnums=1)`` over every activation × output/cost pair × depth × batch size.
+
+The public functions check their arguments first (:mod:`jaxnn.inputs`). The **raw**
+functions (:func:`backward`, :func:`value_grad_and_output`, :func:`example_grads`,
+:func:`add_l2_grad`) take checked arrays and float targets and do no validation: the
+training core, DP-SGD and the data-parallel step call them inside ``jit``.
 """
 
 from __future__ import annotations
@@ -39,10 +44,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations as _activations
-from jaxnn import costs as _costs
-from jaxnn import validation as _v
-from jaxnn.network import Layer, Network, Params, _cost_from_pass, _forward_layers
+from jaxnn import activations, costs, inputs
+from jaxnn.network import Layer, Network, Params, cost_from_pass, forward_layers
 
 Array = jax.Array
 
@@ -56,9 +59,9 @@ def forward_pass(net: Network, params: Params, x) -> tuple[tuple[Array, ...], tu
       ``(zs, activations)``: ``zs[l−1] = Z^l: (m, n_l)`` for l = 1..L, and
       ``activations[l] = A^l: (m, n_l)`` for l = 0..L, with ``activations[0] = X``.
     """
-    params = _v.check_params(net, params)
-    x, _ = _v.check_x(net, x, params)
-    zs, acts = _forward_layers(net, params, x)
+    params = inputs.check_params(net, params)
+    x, _ = inputs.check_x(net, x, params)
+    zs, acts = forward_layers(net, params, x)
     return tuple(zs), tuple(acts)
 
 
@@ -89,13 +92,22 @@ def output_delta(net: Network, z_out: Array, a_out: Array, y: Array, m) -> Array
     fused = _fused_output_delta(out_name, net.cost, a_out, y)
     if fused is not None:
         return fused / m
-    g = _activations.get(out_name)
-    grad_a = _costs.get(net.cost).grad(a_out, y)  # ∇_a C
+    g = activations.get(out_name)
+    grad_a = costs.get(net.cost).grad(a_out, y)  # ∇_a C
     return g.vjp(z_out, a_out, grad_a) / m  # (BP1) ∇_a C ⊙ g'(Z^L), or the softmax VJP
 
 
-def _backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list[Array], Params]:
-    """BP1–BP4 from a stored forward pass. Returns ``(deltas, grads)``."""
+def backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list[Array], Params]:
+    """BP1–BP4 from a stored forward pass (raw: no validation).
+
+    Args:
+      zs, acts: :func:`jaxnn.network.forward_layers`'s ``Z^1..Z^L`` and ``A^0..A^L``.
+      y: float targets ``(m_rows, n_L)``.
+      m: the number the cost's mean divides by (the rows here, or the whole batch when
+        the rows are one device's share of it).
+    Returns:
+      ``(deltas, grads)``: ``[Δ^1, …, Δ^L]`` and ``(Layer(∂J/∂W^l, ∂J/∂b^l), …)``.
+    """
     L = net.num_layers
     delta = output_delta(net, zs[-1], acts[-1], y, m)  # (BP1)
     deltas: list[Array] = [delta]
@@ -103,33 +115,40 @@ def _backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list
     for l in range(L, 0, -1):  # layers L, L−1, …, 1; params[l − 1] is layer l
         W = params[l - 1].W
         grad_W = delta.T @ acts[l - 1]  # (BP4) ∂J/∂W^l = Δ^{lᵀ} A^{l−1}
-        if net.l2:
-            grad_W = grad_W + (net.l2 / m) * W  # (BP4) + (λ/m) W^l
         grad_b = jnp.sum(delta, axis=0)  # (BP3) ∂J/∂b^l = Σ_rows Δ^l
         grads[l - 1] = Layer(grad_W, grad_b)
         if l > 1:
-            g = _activations.get(net.activations[l - 2])
+            g = activations.get(net.activations[l - 2])
             # (BP2) Δ^{l−1} = (Δ^l W^l) ⊙ g'(Z^{l−1})
             delta = g.vjp(zs[l - 2], acts[l - 1], delta @ W)
             deltas.append(delta)
     deltas.reverse()
-    return deltas, tuple(grads)
+    return deltas, add_l2_grad(net, params, tuple(grads), m)
 
 
-def _value_grad_and_output(
+def add_l2_grad(net: Network, params: Params, grads: Params, m, l2=None) -> Params:
+    """(BP4) ∂J/∂W^l += (λ/m) W^l: the L2 term's gradient added to a data gradient (raw).
+    Used where the data gradient is computed without it (summed over devices, clipped per
+    example) and the data-independent term is added once. λ is ``net.l2``, or ``l2`` (a
+    scalar, possibly traced) when given."""
+    l2 = net.l2 if l2 is None else l2
+    if isinstance(l2, float) and not l2:
+        return grads
+    # (BP4) + (λ/m) W^l
+    return tuple(Layer(gW + (l2 / m) * W, gb) for (gW, gb), (W, _) in zip(grads, params))
+
+
+def value_grad_and_output(
     net: Network, params: Params, x: Array, y: Array
 ) -> tuple[Array, Params, Array]:
-    """J, ∂J/∂θ and the output A^L from one forward pass; ``x: (m, n_0)``, float targets
-    ``y: (m, n_L)``; no validation (the training step uses A^L for its accuracy)."""
-    zs, acts = _forward_layers(net, params, x)
-    _, grads = _backward(net, params, zs, acts, y, x.shape[0])
-    return _cost_from_pass(net, params, zs, acts, y), grads, acts[-1]
+    """J, ∂J/∂θ and the output A^L from one forward pass (raw: no validation).
 
-
-def _value_and_grad(net: Network, params: Params, x: Array, y: Array) -> tuple[Array, Params]:
-    """J and ∂J/∂θ for ``x: (m, n_0)`` and float targets ``y: (m, n_L)``; no validation."""
-    J, grads, _ = _value_grad_and_output(net, params, x, y)
-    return J, grads
+    ``x: (m, n_0)`` in the parameters' dtype, float targets ``y: (m, n_L)``. The training
+    step uses A^L for its accuracy.
+    """
+    zs, acts = forward_layers(net, params, x)
+    _, grads = backward(net, params, zs, acts, y, x.shape[0])
+    return cost_from_pass(net, params, zs, acts, y), grads, acts[-1]
 
 
 def value_and_grad(net: Network, params: Params, x, y) -> tuple[Array, Params]:
@@ -144,10 +163,9 @@ def value_and_grad(net: Network, params: Params, x, y) -> tuple[Array, Params]:
       ``(J, grads)``: J as :func:`jaxnn.cost` computes it, and ``grads`` the same pytree as
       ``params`` with ``grads[l−1] = Layer(∂J/∂W^l, ∂J/∂b^l)``.
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
-    return _value_and_grad(net, params, x, y)
+    params, x, y = inputs.check_call(net, params, x, y)
+    J, grads, _ = value_grad_and_output(net, params, x, y)
+    return J, grads
 
 
 def grad(net: Network, params: Params, x, y) -> Params:
@@ -162,11 +180,9 @@ def deltas(net: Network, params: Params, x, y) -> tuple[Array, ...]:
       ``(Δ^1, …, Δ^L)``, ``Δ^l: (m, n_l)``; each row is δ^l of one example divided by m.
       ``Σ_rows Δ^l`` is ∂J/∂b^l (BP3).
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
-    zs, acts = _forward_layers(net, params, x)
-    ds, _ = _backward(net, params, zs, acts, y, x.shape[0])
+    params, x, y = inputs.check_call(net, params, x, y)
+    zs, acts = forward_layers(net, params, x)
+    ds, _ = backward(net, params, zs, acts, y, x.shape[0])
     return tuple(ds)
 
 
@@ -174,12 +190,13 @@ def deltas(net: Network, params: Params, x, y) -> tuple[Array, ...]:
 # Per-example gradients, and the manual backward pass as JAX's own gradient.
 
 
-def _per_example_grads(net: Network, params: Params, x: Array, y: Array) -> Params:
-    """∂C(a_i, y_i)/∂θ for every row, by ``vmap`` of BP1–BP4 with m = 1; no validation."""
-    unregularised = Network(net.sizes, net.activations, net.cost, 0.0)
+def example_grads(net: Network, params: Params, x: Array, y: Array) -> Params:
+    """∂C(a_i, y_i)/∂θ for every row, by ``vmap`` of BP1–BP4 with m = 1 (raw: no
+    validation; the L2 term is left out). Leaves get a leading axis m."""
+    data_only = net.without_l2()
 
     def one(xi, yi):
-        return _value_and_grad(unregularised, params, xi[None], yi[None])[1]
+        return value_grad_and_output(data_only, params, xi[None], yi[None])[1]
 
     return jax.vmap(one)(x, y)
 
@@ -196,24 +213,22 @@ def per_example_grads(net: Network, params: Params, x, y) -> Params:
       the params pytree with a leading axis m on every leaf:
       ``W^l: (m, n_l, n_{l−1})``, ``b^l: (m, n_l)``.
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
-    return _per_example_grads(net, params, x, y)
+    params, x, y = inputs.check_call(net, params, x, y)
+    return example_grads(net, params, x, y)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _cost_manual_vjp(net: Network, params: Params, x: Array, y: Array) -> Array:
-    return _cost_from_pass(net, params, *_forward_layers(net, params, x), y)
+    return cost_from_pass(net, params, *forward_layers(net, params, x), y)
 
 
 def _cost_manual_vjp_fwd(net, params, x, y):
-    zs, acts = _forward_layers(net, params, x)
-    ds, grads = _backward(net, params, zs, acts, y, x.shape[0])
+    zs, acts = forward_layers(net, params, x)
+    ds, grads = backward(net, params, zs, acts, y, x.shape[0])
     grad_x = ds[0] @ params[0].W  # ∂J/∂X = Δ^1 W^1: BP2 carried one layer further
     # ∂J/∂Y, the targets' cotangent, from the cost formula by autodiff (rarely needed).
-    _, vjp_y = jax.vjp(lambda t: _cost_from_pass(net, params, zs, acts, t), y)
-    return _cost_from_pass(net, params, zs, acts, y), (grads, grad_x, vjp_y)
+    _, vjp_y = jax.vjp(lambda t: cost_from_pass(net, params, zs, acts, t), y)
+    return cost_from_pass(net, params, zs, acts, y), (grads, grad_x, vjp_y)
 
 
 def _cost_manual_vjp_bwd(net, residuals, g):
@@ -236,7 +251,5 @@ def cost_with_manual_vjp(net: Network, params: Params, x, y) -> Array:
     Args:
       as :func:`jaxnn.cost`. Returns: the scalar J.
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
+    params, x, y = inputs.check_call(net, params, x, y)
     return _cost_manual_vjp(net, params, x, y)

@@ -12,8 +12,8 @@ binary_cross_entropy  −Σ [y log a + (1 − y) log(1 − a)]     (a − y) / (
 cross_entropy         −Σ y log a                            −y / a
 ===================== ===================================== ===============================
 
-Seed 001 writes binary cross entropy as ``y log a + (1 − y) log(1 − a)``, without its
-minus sign; its gradient ``−y/a + (1 − y)/(1 − a)`` is right for the negated form used
+The maths.md cheat sheet writes binary cross entropy as ``y log a + (1 − y) log(1 − a)``,
+without its minus sign; its gradient ``−y/a + (1 − y)/(1 − a)`` is right for the negated form used
 here (the tests check every ∇_a C against ``jax.grad`` of C, which is how a missing minus
 sign gets caught).
 
@@ -21,6 +21,12 @@ The cross entropies also carry ``from_log(log_a, log1m_a, y)``: the same cost wr
 terms of log a and log(1 − a), which the network computes stably from the logits z
 (log-sigmoid, log-softmax). The network cost uses that form, so it never takes log(0)
 and never needs ``nan_to_num`` (Nielsen's network2 does).
+
+**The registry.** :data:`COSTS` is the single source of cost names. Which output
+activations a cost accepts is derived, not listed: a cost computed from logs (``needs``
+names the :class:`~jaxnn.activations.Activation` fields it uses, ``log_fn`` and perhaps
+``log1m_fn``) accepts every activation that provides them; the other costs accept any
+output (:func:`valid_outputs`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxnn import _checks, activations
 
 Array = jax.Array
 
@@ -44,6 +52,8 @@ class Cost(NamedTuple):
       from_log: for cross entropies, ``C`` from ``(log_a, log1m_a, y)``, each ``(..., n)``
         (``log1m_a`` may be ``None`` when the cost does not use it); ``None`` otherwise.
       uses_log1m: whether ``from_log`` needs log(1 − a).
+      probabilities: whether the targets must lie in [0, 1] (a negative target would make
+        a cross entropy unbounded below).
     """
 
     name: str
@@ -51,10 +61,18 @@ class Cost(NamedTuple):
     grad: Callable[[Array, Array], Array]
     from_log: Callable[[Array, Array | None, Array], Array] | None = None
     uses_log1m: bool = False
+    probabilities: bool = False
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The output activation's fields :attr:`from_log` uses (none for other costs)."""
+        if self.from_log is None:
+            return ()
+        return ("log_fn", "log1m_fn") if self.uses_log1m else ("log_fn",)
 
 
 def _quadratic(a: Array, y: Array) -> Array:
-    """C = ½ ‖a − y‖² (seed 002: C = ½ (y − a)²)."""
+    """C = ½ ‖a − y‖² (the AI Okinawa course slides: C = ½ (y − a)²)."""
     return 0.5 * jnp.sum((a - y) ** 2, axis=-1)
 
 
@@ -64,7 +82,7 @@ def _quadratic_grad(a: Array, y: Array) -> Array:
 
 
 def _absolute(a: Array, y: Array) -> Array:
-    """C = ‖a − y‖₁ (seed 004's L1 loss)."""
+    """C = ‖a − y‖₁ (the L1 loss of the neural-network notes)."""
     return jnp.sum(jnp.abs(a - y), axis=-1)
 
 
@@ -103,7 +121,8 @@ def _xmul(y: Array, log_a: Array) -> Array:
 
 
 def _bce(a: Array, y: Array) -> Array:
-    """C = −Σ [y log a + (1 − y) log(1 − a)] (seed 001 with its minus sign restored)."""
+    """C = −Σ [y log a + (1 − y) log(1 − a)] (the maths.md cheat sheet's form, with its
+    minus sign restored)."""
     return -jnp.sum(_xlog(y, a) + _xlog1m(y, a), axis=-1)
 
 
@@ -118,7 +137,7 @@ def _bce_from_log(log_a: Array, log1m_a: Array | None, y: Array) -> Array:
 
 
 def _ce(a: Array, y: Array) -> Array:
-    """C = −Σ y log a (seed 001's cross entropy)."""
+    """C = −Σ y log a (the maths.md cheat sheet's cross entropy)."""
     return -jnp.sum(_xlog(y, a), axis=-1)
 
 
@@ -137,31 +156,23 @@ COSTS: dict[str, Cost] = {
     "quadratic": Cost("quadratic", _quadratic, _quadratic_grad),
     "absolute": Cost("absolute", _absolute, _absolute_grad),
     "binary_cross_entropy": Cost(
-        "binary_cross_entropy", _bce, _bce_grad, _bce_from_log, uses_log1m=True
+        "binary_cross_entropy", _bce, _bce_grad, _bce_from_log, uses_log1m=True,
+        probabilities=True,
     ),
-    "cross_entropy": Cost("cross_entropy", _ce, _ce_grad, _ce_from_log),
+    "cross_entropy": Cost("cross_entropy", _ce, _ce_grad, _ce_from_log, probabilities=True),
 }
 
 NAMES: tuple[str, ...] = tuple(COSTS)
 
-# Output activations each cost accepts. The cross entropies need 0 < a < 1 (and the
-# stable log forms the output activation provides); the regression costs take any output.
-VALID_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "quadratic": ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"),
-    "absolute": ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"),
-    "binary_cross_entropy": ("sigmoid",),
-    "cross_entropy": ("softmax", "sigmoid"),
-}
+
+def valid_outputs(cost: str) -> tuple[str, ...]:
+    """The output activations ``cost`` accepts: those providing every field in its
+    :attr:`Cost.needs` (the stable log forms a cross entropy is computed from)."""
+    needs = get(cost).needs
+    return tuple(name for name, act in activations.ACTIVATIONS.items()
+                 if all(getattr(act, field) is not None for field in needs))
 
 
 def get(name: str) -> Cost:
     """The cost called ``name``; ValueError listing the valid names otherwise."""
-    if not isinstance(name, str):
-        raise TypeError(
-            f"cost names are strings such as 'quadratic'; got {name!r} of type "
-            f"{type(name).__name__}. Valid names: {', '.join(NAMES)}."
-        )
-    try:
-        return COSTS[name]
-    except KeyError:
-        raise ValueError(f"unknown cost {name!r}; expected one of: {', '.join(NAMES)}.") from None
+    return _checks.lookup("cost", name, COSTS)

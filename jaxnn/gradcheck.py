@@ -26,9 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnn import backprop
-from jaxnn import validation as _v
-from jaxnn.network import Network, Params, _cost
+from jaxnn import _checks, backprop, inputs
+from jaxnn.network import Network, Params, raw_cost
 
 # Default tolerances on the normwise relative difference, by parameter dtype.
 MANUAL_VS_AUTODIFF_RTOL = {"float64": 1e-10, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
@@ -120,30 +119,13 @@ def _report(test: str, reference: str, got: Params, want: Params, tol: float) ->
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number; got {eps!r}. Fix: e.g. eps=1e-6.")
-    if not (math.isfinite(eps) and eps > 0):
-        raise ValueError(
-            f"eps must be a finite number > 0; got {eps!r}. Fix: e.g. eps=1e-6 in float64."
-        )
-    return float(eps)
+    return _checks.real("eps", eps, minimum=0.0, strict=True, fix="e.g. eps=1e-6 in float64")
 
 
 def _check_rtol(rtol):
     if rtol is None:
         return None
-    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
-        raise TypeError(f"rtol must be a real number or None; got {rtol!r}.")
-    if not (math.isfinite(rtol) and rtol >= 0):
-        raise ValueError(f"rtol must be finite and ≥ 0; got {rtol!r}. Fix: e.g. rtol=1e-6.")
-    return float(rtol)
-
-
-def _prepare(net, params, x, y):
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
-    return params, x, y
+    return _checks.real("rtol", rtol, minimum=0.0, fix="e.g. rtol=1e-6, or None")
 
 
 def _tolerance(table: dict[str, float], dtype, rtol: float | None) -> float:
@@ -163,9 +145,9 @@ def manual_vs_autodiff(net: Network, params: Params, x, y, rtol: float | None = 
       a :class:`Report` with one row per W^l and b^l.
     """
     rtol = _check_rtol(rtol)
-    params, x, y = _prepare(net, params, x, y)
-    manual = jax.jit(backprop._value_and_grad, static_argnums=0)(net, params, x, y)[1]
-    auto = jax.jit(jax.grad(_cost, argnums=1), static_argnums=0)(net, params, x, y)
+    params, x, y = inputs.check_call(net, params, x, y)
+    manual = jax.jit(backprop.value_grad_and_output, static_argnums=0)(net, params, x, y)[1]
+    auto = jax.jit(jax.grad(raw_cost, argnums=1), static_argnums=0)(net, params, x, y)
     tol = _tolerance(MANUAL_VS_AUTODIFF_RTOL, params[0].W.dtype, rtol)
     return _report("manual (BP1–BP4)", "autodiff (jax.grad)", manual, auto, tol)
 
@@ -177,18 +159,18 @@ def finite_difference_grad(net: Network, params: Params, x, y, eps: float = 1e-6
     small networks; run it in float64. Returns the same pytree as ``params``.
     """
     eps = _check_eps(eps)
-    params, x, y = _prepare(net, params, x, y)
+    params, x, y = inputs.check_call(net, params, x, y)
     flat, unravel = ravel_pytree(params)
 
     @jax.jit
     def fd(flat):
         def J(theta):
-            return _cost(net, unravel(theta), x, y)
+            return raw_cost(net, unravel(theta), x, y)
 
         basis = jnp.eye(flat.size, dtype=flat.dtype) * eps
         plus = jax.lax.map(lambda e: J(flat + e), basis, batch_size=256)
         minus = jax.lax.map(lambda e: J(flat - e), basis, batch_size=256)
-        return (plus - minus) / (2 * eps)  # centred difference (seed 004's sign corrected)
+        return (plus - minus) / (2 * eps)  # centred difference (the sign the neural-network notes print, corrected)
 
     return unravel(fd(flat))
 
@@ -198,8 +180,8 @@ def manual_vs_finite_differences(
 ) -> Report:
     """Compare the hand-written gradient with centred finite differences, every entry."""
     eps, rtol = _check_eps(eps), _check_rtol(rtol)
-    params, x, y = _prepare(net, params, x, y)
-    manual = backprop._value_and_grad(net, params, x, y)[1]
+    params, x, y = inputs.check_call(net, params, x, y)
+    manual = backprop.value_grad_and_output(net, params, x, y)[1]
     fd = finite_difference_grad(net, params, x, y, eps)
     tol = _tolerance(FINITE_DIFFERENCE_RTOL, params[0].W.dtype, rtol)
     return _report("manual (BP1–BP4)", f"centred differences (ε={eps:g})", manual, fd, tol)
@@ -226,21 +208,17 @@ def directional_check(
       max_k |numeric_k − analytic_k| / ‖∇J‖₂.
     """
     eps = _check_eps(eps)
-    if (isinstance(num_directions, bool) or not isinstance(num_directions, numbers.Integral)
-            or num_directions < 1):
-        raise ValueError(
-            f"num_directions must be a positive int; got {num_directions!r}. Fix: e.g. 8."
-        )
-    key = _v.check_key(key)
-    params, x, y = _prepare(net, params, x, y)
+    num_directions = _checks.integer("num_directions", num_directions, minimum=1, fix="e.g. 8")
+    key = inputs.check_key(key)
+    params, x, y = inputs.check_call(net, params, x, y)
     flat, unravel = ravel_pytree(params)
-    grads = backprop._value_and_grad(net, params, x, y)[1]
+    grads = backprop.value_grad_and_output(net, params, x, y)[1]
     g_flat, _ = ravel_pytree(grads)
     v = jax.random.normal(key, (num_directions, flat.size), flat.dtype)
     v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
 
     def J(theta):
-        return _cost(net, unravel(theta), x, y)
+        return raw_cost(net, unravel(theta), x, y)
 
     numeric = jax.vmap(lambda d: (J(flat + eps * d) - J(flat - eps * d)) / (2 * eps))(v)
     analytic = v @ g_flat

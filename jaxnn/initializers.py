@@ -14,52 +14,79 @@ zeros           0                                   0
 with n_in = n_{l−1} and n_out = n_l. References: LeCun et al. 1998 "Efficient BackProp";
 He et al. 2015 arXiv:1502.01852; Glorot & Bengio 2010 (AISTATS).
 
-Seed 004 muddles the names ("Xavier: √(1/n)", "Her: √(2/(n^L + n^{L−1}))"); this module
-uses the standard ones: √(1/n_in) is LeCun, √(2/n_in) is He, √(2/(n_in + n_out)) is Glorot
-(Xavier). ``zeros`` exists for the symmetry experiment: every unit of a layer then
-computes, and learns, the same thing (seed 004).
+The neural-network notes muddle the names ("Xavier: √(1/n)", "Her: √(2/(n^L +
+n^{L−1}))"); this module uses the standard ones: √(1/n_in) is LeCun, √(2/n_in) is He,
+√(2/(n_in + n_out)) is Glorot (Xavier). ``zeros`` exists for the symmetry experiment:
+every unit of a layer then computes, and learns, the same thing (the notes' point about
+random initialisation breaking symmetry).
+
+:data:`INITIALIZERS` is the registry (the single source of scheme names; :data:`SCHEMES`
+lists them): a scheme is a function ``(key, n_in, n_out, dtype, **options) -> Layer``
+and the options it takes with their defaults. A new scheme is one entry here.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxnn import validation as _v
-from jaxnn.network import Layer, Network
+from jaxnn import _checks, inputs
+from jaxnn.architecture import Layer, check_net
 
-SCHEMES: tuple[str, ...] = (
-    "lecun_normal",
-    "he_normal",
-    "glorot_normal",
-    "uniform",
-    "normal",
-    "zeros",
-)
 
-# The options each scheme takes, with their defaults.
-_OPTIONS: dict[str, dict[str, float]] = {
-    "lecun_normal": {},
-    "he_normal": {},
-    "glorot_normal": {},
-    "uniform": {"epsilon": 0.12},
-    "normal": {},
-    "zeros": {},
+class Scheme(NamedTuple):
+    """An initialisation scheme: ``layer(key, n_in, n_out, dtype, **options) -> Layer``
+    with ``W: (n_out, n_in)``, ``b: (n_out,)``, and its options with their defaults.
+    The layer splits its key into (weights, biases) keys."""
+
+    layer: Callable[..., Layer]
+    options: dict[str, float]
+
+
+def _scaled_normal(std: Callable[[int, int], float]) -> Callable[..., Layer]:
+    """W ~ N(0, std(n_in, n_out)²), b = 0."""
+    def layer(key, n_in, n_out, dtype):
+        kw, _ = jax.random.split(key)
+        W = std(n_in, n_out) * jax.random.normal(kw, (n_out, n_in), dtype)
+        return Layer(W, jnp.zeros((n_out,), dtype))
+    return layer
+
+
+def _uniform(key, n_in, n_out, dtype, epsilon):
+    """W ~ U[−ε, ε], b = 0."""
+    kw, _ = jax.random.split(key)
+    W = jax.random.uniform(kw, (n_out, n_in), dtype, minval=-epsilon, maxval=epsilon)
+    return Layer(W, jnp.zeros((n_out,), dtype))
+
+
+def _normal(key, n_in, n_out, dtype):
+    """W ~ N(0, 1), b ~ N(0, 1) (Nielsen's network.py)."""
+    kw, kb = jax.random.split(key)
+    W = 1.0 * jax.random.normal(kw, (n_out, n_in), dtype)
+    return Layer(W, jax.random.normal(kb, (n_out,), dtype))
+
+
+def _zeros(key, n_in, n_out, dtype):
+    """W = 0, b = 0."""
+    del key
+    return Layer(jnp.zeros((n_out, n_in), dtype), jnp.zeros((n_out,), dtype))
+
+
+INITIALIZERS: dict[str, Scheme] = {
+    "lecun_normal": Scheme(_scaled_normal(lambda n_in, n_out: math.sqrt(1.0 / n_in)), {}),
+    "he_normal": Scheme(_scaled_normal(lambda n_in, n_out: math.sqrt(2.0 / n_in)), {}),
+    "glorot_normal": Scheme(
+        _scaled_normal(lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out))), {}),
+    "uniform": Scheme(_uniform, {"epsilon": 0.12}),
+    "normal": Scheme(_normal, {}),
+    "zeros": Scheme(_zeros, {}),
 }
 
-
-def _std(scheme: str, n_in: int, n_out: int) -> float:
-    """σ of the normal schemes."""
-    if scheme == "lecun_normal":
-        return math.sqrt(1.0 / n_in)
-    if scheme == "he_normal":
-        return math.sqrt(2.0 / n_in)
-    if scheme == "glorot_normal":
-        return math.sqrt(2.0 / (n_in + n_out))
-    return 1.0  # "normal"
+SCHEMES: tuple[str, ...] = tuple(INITIALIZERS)
 
 
 def _check_dtype(dtype) -> jnp.dtype:
@@ -84,7 +111,22 @@ def _check_dtype(dtype) -> jnp.dtype:
     return dtype
 
 
-def init_params(key, net: Network, scheme: str = "lecun_normal", dtype=jnp.float32, **options):
+def _check_options(scheme: str, options: dict) -> dict[str, float]:
+    """The scheme's options with defaults filled in; unknown ones are a TypeError."""
+    allowed = INITIALIZERS[scheme].options
+    unknown = set(options) - set(allowed)
+    if unknown:
+        takes = ", ".join(allowed) if allowed else "no options"
+        raise TypeError(
+            f"init scheme {scheme!r} takes {takes}; got unexpected option(s) "
+            f"{', '.join(sorted(unknown))}."
+        )
+    return {name: _checks.real(f"the {scheme} scheme's {name}", value, minimum=0.0,
+                               strict=True, fix=f"e.g. {name}={allowed[name]}")
+            for name, value in {**allowed, **options}.items()}
+
+
+def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, **options):
     """Random parameters for ``net``: a tuple of ``Layer(W, b)``.
 
     Args:
@@ -97,56 +139,13 @@ def init_params(key, net: Network, scheme: str = "lecun_normal", dtype=jnp.float
     Returns:
       ``(Layer(W^1, b^1), …, Layer(W^L, b^L))``.
     """
-    if not isinstance(net, Network):
-        raise TypeError(
-            f"init_params needs a jaxnn.Network; got {type(net).__name__}. Fix: "
-            "net = jaxnn.mlp((784, 30, 10))."
-        )
-    if scheme not in SCHEMES:
-        raise ValueError(
-            f"unknown init scheme {scheme!r}; expected one of: {', '.join(SCHEMES)}."
-        )
-    allowed = _OPTIONS[scheme]
-    unknown = set(options) - set(allowed)
-    if unknown:
-        takes = ", ".join(allowed) if allowed else "no options"
-        raise TypeError(
-            f"init scheme {scheme!r} takes {takes}; got unexpected option(s) "
-            f"{', '.join(sorted(unknown))}."
-        )
-    opts = {**allowed, **options}
-    if scheme == "uniform":
-        eps = opts["epsilon"]
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-            raise TypeError(
-                f"the uniform scheme's epsilon must be a real number; got {eps!r}. "
-                "Fix: e.g. epsilon=0.12."
-            )
-        if not (math.isfinite(eps) and eps > 0):
-            raise ValueError(
-                f"the uniform scheme's epsilon must be a finite number > 0; got {eps!r}. "
-                "Fix: e.g. epsilon=0.12."
-            )
-        opts["epsilon"] = float(eps)
+    check_net(net)
+    _checks.lookup("init scheme", scheme, INITIALIZERS)
+    opts = _check_options(scheme, options)
     dtype = _check_dtype(dtype)
-    key = _v.check_key(key)
-
-    params = []
+    key = inputs.check_key(key)
     keys = jax.random.split(key, net.num_layers)
-    for k, ((n_out, n_in), _) in zip(keys, net.shapes()):
-        kw, kb = jax.random.split(k)
-        if scheme == "zeros":
-            W = jnp.zeros((n_out, n_in), dtype)
-            b = jnp.zeros((n_out,), dtype)
-        elif scheme == "uniform":
-            eps = opts["epsilon"]
-            W = jax.random.uniform(kw, (n_out, n_in), dtype, minval=-eps, maxval=eps)
-            b = jnp.zeros((n_out,), dtype)
-        else:
-            W = _std(scheme, n_in, n_out) * jax.random.normal(kw, (n_out, n_in), dtype)
-            if scheme == "normal":
-                b = jax.random.normal(kb, (n_out,), dtype)
-            else:
-                b = jnp.zeros((n_out,), dtype)
-        params.append(Layer(W, b))
-    return tuple(params)
+    return tuple(
+        INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **opts)
+        for k, ((n_out, n_in), _) in zip(keys, net.shapes())
+    )

@@ -1,147 +1,56 @@
-"""The architecture description, the parameters, and the pure forward pass and cost.
+"""The pure forward pass and cost, and the validated public API built on them.
 
-A :class:`Network` is a frozen, hashable description (tuples inside), so it can be a
-static argument of :func:`jax.jit`. Parameters are a plain pytree: a tuple of
-:class:`Layer` ``(W, b)`` NamedTuples with the seeds' shapes, ``W^l: (n_l, n_{l−1})``,
-``b^l: (n_l,)``.
-
-A batch is rows: ``x: (m, n_0)``. The forward pass, in batch form (SEEDS.md)::
+A batch is rows: ``x: (m, n_0)``. The forward pass, in batch form (docs/equations.md)::
 
     Z^l = A^{l−1} W^{lᵀ} + b^l,   A^l = g_l(Z^l),   A^0 = X
 
-and the cost, averaged over the m rows, with L2 on the weights (seed 000, biases not
-regularised)::
+and the cost, averaged over the m rows, with L2 on the weights (biases not regularised,
+as the backpropagation notebook cheat sheet writes J)::
 
     J = (1/m) Σ_i C(a_i, y_i) + (λ / 2m) Σ_l ‖W^l‖²_F
 
 ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference every hand-written gradient
 in :mod:`jaxnn.backprop` is checked against.
+
+Two layers of functions live here:
+
+* the **raw** functions (:func:`forward_layers`, :func:`example_costs`, :func:`l2_term`,
+  :func:`cost_from_pass`, :func:`predict_from_output`, :func:`labels_of`) take arrays that
+  are already checked (``x`` in the parameters' dtype, float targets ``(m, n_L)``) and do
+  no validation: they are what backprop, training and research code call inside ``jit``;
+* the **public** functions (:func:`forward`, :func:`cost`, :func:`predict`,
+  :func:`accuracy`) check every argument first (:mod:`jaxnn.inputs`), then call them.
+
+The architecture (:class:`Network`, :class:`Layer`, :func:`mlp`) is defined in
+:mod:`jaxnn.architecture` and re-exported here.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, NamedTuple
-
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations as _activations
-from jaxnn import costs as _costs
-from jaxnn import validation as _v
+from jaxnn import activations, costs, inputs
+from jaxnn.architecture import Layer, Network, Params, mlp, num_params
 
 Array = jax.Array
 
-
-class Layer(NamedTuple):
-    """One layer's parameters: ``W: (n_l, n_{l−1})``, ``b: (n_l,)``."""
-
-    W: Array
-    b: Array
-
-
-Params = tuple[Layer, ...]
-
-
-@dataclass(frozen=True)
-class Network:
-    """A feed-forward network: sizes, one activation per layer, a cost, an L2 strength.
-
-    Args:
-      sizes: ``(n_0, n_1, …, n_L)``, the width of the input and of every layer; at least
-        two entries, all positive integers.
-      activations: ``L`` activation names (``jaxnn.activations.NAMES``), one per layer
-        ``1..L``. Softmax is allowed on the output layer only.
-      cost: a cost name (``jaxnn.costs.NAMES``) that makes sense for the output activation
-        (``jaxnn.costs.VALID_OUTPUTS``).
-      l2: λ ≥ 0 of the regularisation term (λ/2m) Σ ‖W‖².
-
-    The instance is immutable and hashable (``jax.jit(f, static_argnums=0)`` works).
-    """
-
-    sizes: tuple[int, ...]
-    activations: tuple[str, ...]
-    cost: str
-    l2: float = 0.0
-
-    def __post_init__(self) -> None:
-        sizes = _v.check_sizes(self.sizes)
-        acts = _v.check_activation_names(self.activations, len(sizes) - 1)
-        for name in acts:
-            _activations.get(name)
-        _costs.get(self.cost)
-        _v.check_hidden_not_softmax(acts)
-        _v.check_output_cost_pair(acts[-1], self.cost, _costs.VALID_OUTPUTS[self.cost])
-        l2 = _v.check_nonnegative_finite("l2", self.l2, fix="pass l2=0.0 for no regularisation")
-        object.__setattr__(self, "sizes", sizes)
-        object.__setattr__(self, "activations", acts)
-        object.__setattr__(self, "l2", l2)
-
-    @property
-    def num_layers(self) -> int:
-        """L, the number of layers with parameters (the input layer is not counted)."""
-        return len(self.sizes) - 1
-
-    @property
-    def n_in(self) -> int:
-        """n_0, the input width."""
-        return self.sizes[0]
-
-    @property
-    def n_out(self) -> int:
-        """n_L, the output width."""
-        return self.sizes[-1]
-
-    def shapes(self) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
-        """``((W^1.shape, b^1.shape), …)``: ``W^l: (n_l, n_{l−1})``, ``b^l: (n_l,)``."""
-        return tuple(((n, n_prev), (n,)) for n_prev, n in zip(self.sizes[:-1], self.sizes[1:]))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description; ``Network.from_dict(net.to_dict()) == net``."""
-        return {
-            "sizes": list(self.sizes),
-            "activations": list(self.activations),
-            "cost": self.cost,
-            "l2": self.l2,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Network:
-        """The inverse of :meth:`to_dict`; ValueError naming missing or extra keys."""
-        if not isinstance(d, dict):
-            raise TypeError(f"a network description is a dict; got {type(d).__name__}.")
-        expected = {"sizes", "activations", "cost", "l2"}
-        if set(d) != expected:
-            raise ValueError(
-                f"a network description has the keys {sorted(expected)}; got {sorted(d)}."
-            )
-        return cls(d["sizes"], d["activations"], d["cost"], d["l2"])  # each field checked
-
-
-def mlp(
-    sizes,
-    hidden: str = "sigmoid",
-    output: str = "sigmoid",
-    cost: str = "quadratic",
-    l2: float = 0.0,
-) -> Network:
-    """A :class:`Network` with one ``hidden`` activation on layers 1..L−1 and ``output``
-    on layer L. ``jaxnn.mlp((784, 30, 10))`` is Nielsen's network."""
-    sizes = _v.check_sizes(sizes)
-    _activations.get(hidden)  # a typo is an error even when there is no hidden layer
-    return Network(sizes, (hidden,) * (len(sizes) - 2) + (output,), cost, l2)
+__all__ = [
+    "Layer", "Network", "Params", "mlp", "num_params",
+    "forward_layers", "example_costs", "l2_term", "cost_from_pass", "predict_from_output",
+    "labels_of", "forward", "cost", "predict", "accuracy",
+]
 
 
 # ---------------------------------------------------------------------------------------
-# Pure forward pass and cost (no validation: jaxnn.forward / jaxnn.cost validate first).
+# Raw: no validation.
 
 
-def _forward_layers(net: Network, params: Params, x: Array) -> tuple[list[Array], list[Array]]:
+def forward_layers(net: Network, params: Params, x: Array) -> tuple[list[Array], list[Array]]:
     """The forward pass that keeps every Z^l and A^l.
 
     Args:
-      x: ``(m, n_0)``.
+      x: ``(m, n_0)``, in the parameters' dtype.
     Returns:
       ``(zs, activations)``: ``zs[l−1] = Z^l: (m, n_l)`` for l = 1..L and
       ``activations[l] = A^l: (m, n_l)`` for l = 0..L (``activations[0] = X``).
@@ -150,39 +59,65 @@ def _forward_layers(net: Network, params: Params, x: Array) -> tuple[list[Array]
     a = x
     for (W, b), name in zip(params, net.activations):
         z = a @ W.T + b  # Z^l = A^{l−1} W^{lᵀ} + b^l
-        a = _activations.get(name).fn(z)  # A^l = g(Z^l)
+        a = activations.get(name).fn(z)  # A^l = g(Z^l)
         zs.append(z)
         acts.append(a)
     return zs, acts
 
 
-def _example_costs(net: Network, z_out: Array, a_out: Array, y: Array) -> Array:
-    """C(a_i, y_i) for every row, ``(m,)``; cross entropies from the logits Z^L."""
-    c = _costs.get(net.cost)
-    g = _activations.get(net.activations[-1])
+def example_costs(net: Network, z_out: Array, a_out: Array, y: Array) -> Array:
+    """C(a_i, y_i) for every row, ``(m,)``; cross entropies from the logits Z^L.
+
+    Args:
+      z_out, a_out: ``Z^L, A^L: (m, n_L)``; y: float targets ``(m, n_L)``.
+    """
+    c = costs.get(net.cost)
+    g = activations.get(net.activations[-1])
     if c.from_log is not None:
         log1m = g.log1m_fn(z_out) if c.uses_log1m else None
         return c.from_log(g.log_fn(z_out), log1m, y)
     return c.fn(a_out, y)
 
 
-def _l2_term(net: Network, params: Params, m: int) -> Array:
-    """(λ / 2m) Σ_l ‖W^l‖²_F."""
-    return (net.l2 / (2 * m)) * sum(jnp.sum(W * W) for W, _ in params)  # (λ/2m) Σ ‖W^l‖²
+def l2_term(net: Network, params: Params, m, l2=None) -> Array:
+    """(λ / 2m) Σ_l ‖W^l‖²_F, the regularisation term of J; λ is ``net.l2``, or ``l2`` (a
+    scalar, possibly traced) when given."""
+    l2 = net.l2 if l2 is None else l2
+    if isinstance(l2, float) and not l2:
+        return jnp.zeros((), params[0].W.dtype)
+    return (l2 / (2 * m)) * sum(jnp.sum(W * W) for W, _ in params)  # (λ/2m) Σ ‖W^l‖²
 
 
-def _cost_from_pass(net: Network, params: Params, zs, acts, y: Array) -> Array:
+def cost_from_pass(net: Network, params: Params, zs, acts, y: Array) -> Array:
     """J from a stored forward pass: (1/m) Σ_i C(a_i, y_i) + (λ/2m) Σ ‖W‖², ``y: (m, n_L)``."""
-    J = jnp.mean(_example_costs(net, zs[-1], acts[-1], y))  # J = (1/m) Σ_i C(a_i, y_i)
+    J = jnp.mean(example_costs(net, zs[-1], acts[-1], y))  # J = (1/m) Σ_i C(a_i, y_i)
     if net.l2:
-        J = J + _l2_term(net, params, y.shape[0])
+        J = J + l2_term(net, params, y.shape[0])
     return J
 
 
-def _cost(net: Network, params: Params, x: Array, y: Array) -> Array:
-    """J for ``x: (m, n_0)``, ``y: (m, n_L)``, without validation."""
-    zs, acts = _forward_layers(net, params, x)
-    return _cost_from_pass(net, params, zs, acts, y)
+def raw_cost(net: Network, params: Params, x: Array, y: Array) -> Array:
+    """J for checked ``x: (m, n_0)`` and float targets ``y: (m, n_L)``; no validation."""
+    zs, acts = forward_layers(net, params, x)
+    return cost_from_pass(net, params, zs, acts, y)
+
+
+def predict_from_output(net: Network, a_out: Array) -> Array:
+    """Class predictions from the output ``A^L: (m, n_L)``: ``argmax_j`` (n_L ≥ 2), or
+    ``a > threshold`` for one output unit (the output activation's ``threshold``).
+    Returns ``(m,)`` int32."""
+    if a_out.shape[-1] == 1:
+        threshold = activations.get(net.activations[-1]).threshold
+        return (a_out[..., 0] > threshold).astype(jnp.int32)
+    return jnp.argmax(a_out, axis=-1).astype(jnp.int32)
+
+
+def labels_of(net: Network, y: Array) -> Array:
+    """Integer labels ``(m,)`` from integer labels (returned as they are) or from targets
+    shaped like the output (their prediction, as :func:`predict_from_output` reads A^L)."""
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        return y
+    return predict_from_output(net, y)
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,9 +135,9 @@ def forward(net: Network, params: Params, x) -> Array:
       ``A^L: (m, n_L)``, or ``(n_L,)`` for a single example. Computed in the parameters'
       dtype.
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    _, acts = _forward_layers(net, params, x)
+    params = inputs.check_params(net, params)
+    x, single = inputs.check_x(net, x, params)
+    _, acts = forward_layers(net, params, x)
     return acts[-1][0] if single else acts[-1]
 
 
@@ -218,23 +153,14 @@ def cost(net: Network, params: Params, x, y) -> Array:
     Returns:
       the scalar J. ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference.
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
-    y = _v.check_y(net, y, x.shape[0], single, x.dtype)
-    return _cost(net, params, x, y)
+    params, x, y = inputs.check_call(net, params, x, y)
+    return raw_cost(net, params, x, y)
 
 
 def predict(net: Network, params: Params, x) -> Array:
     """Class predictions: ``argmax_j a^L_j`` (n_L ≥ 2) or ``a^L > threshold`` (n_L = 1,
-    threshold 0.5, or 0 for tanh/identity/leaky_relu outputs). ``(m,)`` int32."""
-    return _predict(net, forward(net, params, x))
-
-
-def _predict(net: Network, a_out: Array) -> Array:
-    if a_out.shape[-1] == 1:
-        threshold = 0.5 if net.activations[-1] in ("sigmoid", "softmax", "relu") else 0.0
-        return (a_out[..., 0] > threshold).astype(jnp.int32)
-    return jnp.argmax(a_out, axis=-1).astype(jnp.int32)
+    threshold 0.5 for sigmoid, softmax and relu outputs, 0 for the others). ``(m,)`` int32."""
+    return predict_from_output(net, forward(net, params, x))
 
 
 def accuracy(net: Network, params: Params, x, labels) -> Array:
@@ -243,22 +169,13 @@ def accuracy(net: Network, params: Params, x, labels) -> Array:
     ``labels``: ``(m,)`` integer class labels, or one-hot / 0-1 targets shaped like the
     output (their argmax, or for n_L = 1 the value > 0.5, is taken as the label).
     """
-    params = _v.check_params(net, params)
-    x, single = _v.check_x(net, x, params)
+    params = inputs.check_params(net, params)
+    x, single = inputs.check_x(net, x, params)
     if single:
         raise ValueError(
             "accuracy needs a batch x of shape (m, n_0); got a single example of shape "
             f"{tuple(x.shape[1:])}. Fix: pass x[None] and labels[None]."
         )
-    labels = _v.check_labels_for_accuracy(net, labels, x.shape[0])
-    return _accuracy(net, _forward_layers(net, params, x)[1][-1], labels)
-
-
-def _accuracy(net: Network, a_out: Array, labels: Array) -> Array:
-    return jnp.mean((_predict(net, a_out) == labels).astype(a_out.dtype))
-
-
-def num_params(net: Network) -> int:
-    """Σ_l (n_l n_{l−1} + n_l), the number of scalars in the parameters."""
-    _v.check_net(net)
-    return sum(math.prod(w) + math.prod(b) for w, b in net.shapes())
+    labels = inputs.check_labels_for_accuracy(net, labels, x.shape[0])
+    a_out = forward_layers(net, params, x)[1][-1]
+    return jnp.mean((predict_from_output(net, a_out) == labels).astype(a_out.dtype))

@@ -14,15 +14,13 @@ accounting (ε, δ) is not computed here.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxnn import backprop
-from jaxnn.network import Layer, Network, Params, _cost_from_pass, _forward_layers
+from jaxnn import _checks, backprop
+from jaxnn.network import Network, Params, cost_from_pass, forward_layers
 
 
 class _Settings(NamedTuple):
@@ -39,16 +37,11 @@ class DPSGD(_Settings):
     __slots__ = ()
 
     def __new__(cls, clip_norm: float, noise_multiplier: float):
-        for name, value, lo_ok in (("clip_norm", clip_norm, False),
-                                   ("noise_multiplier", noise_multiplier, True)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a real number; got {value!r}.")
-            if not math.isfinite(value) or value < 0 or (value == 0 and not lo_ok):
-                raise ValueError(
-                    f"{name} must be finite and {'≥' if lo_ok else '>'} 0; got {value!r}. "
-                    "Fix: e.g. dp_sgd(clip_norm=1.0, noise_multiplier=1.1)."
-                )
-        return super().__new__(cls, float(clip_norm), float(noise_multiplier))
+        fix = "e.g. dp_sgd(clip_norm=1.0, noise_multiplier=1.1)"
+        clip_norm = _checks.real("clip_norm", clip_norm, minimum=0.0, strict=True, fix=fix)
+        noise_multiplier = _checks.real("noise_multiplier", noise_multiplier, minimum=0.0,
+                                        fix=fix)
+        return super().__new__(cls, clip_norm, noise_multiplier)
 
     @classmethod
     def _make(cls, iterable):  # _replace builds through here: check it too
@@ -72,11 +65,12 @@ def clip_per_example(per_example: Params, clip_norm: float) -> tuple[Params, jax
 
 
 def private_value_grad_and_output(net: Network, params: Params, x, y, key, dp: DPSGD):
-    """J, the DP-SGD gradient g̃ and A^L for ``x: (m, n_0)``, float targets ``y: (m, n_L)``."""
+    """J, the DP-SGD gradient g̃ and A^L for ``x: (m, n_0)``, float targets ``y: (m, n_L)``
+    (raw: no validation), with ``key`` drawing the noise."""
     m = x.shape[0]
-    zs, acts = _forward_layers(net, params, x)
-    J = _cost_from_pass(net, params, zs, acts, y)
-    clipped, _ = clip_per_example(backprop._per_example_grads(net, params, x, y), dp.clip_norm)
+    zs, acts = forward_layers(net, params, x)
+    J = cost_from_pass(net, params, zs, acts, y)
+    clipped, _ = clip_per_example(backprop.example_grads(net, params, x, y), dp.clip_norm)
     summed = jax.tree.map(lambda g: jnp.sum(g, axis=0), clipped)
     leaves, treedef = jax.tree.flatten(summed)
     keys = jax.random.split(key, len(leaves))
@@ -84,7 +78,5 @@ def private_value_grad_and_output(net: Network, params: Params, x, y, key, dp: D
         (g + dp.noise_multiplier * dp.clip_norm * jax.random.normal(k, g.shape, g.dtype)) / m
         for g, k in zip(leaves, keys)
     ]
-    grads = jax.tree.unflatten(treedef, noisy)
-    if net.l2:
-        grads = tuple(Layer(gW + (net.l2 / m) * W, gb) for (gW, gb), (W, _) in zip(grads, params))
+    grads = backprop.add_l2_grad(net, params, jax.tree.unflatten(treedef, noisy), m)
     return J, grads, acts[-1]

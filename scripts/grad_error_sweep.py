@@ -21,7 +21,7 @@ from jaxnn import activations, backprop, costs
 from jaxnn.gradcheck import rel_diff
 
 HIDDEN = [n for n in activations.NAMES if n != "softmax"]
-PAIRS = [(out, c) for c, outs in costs.VALID_OUTPUTS.items() for out in outs]
+PAIRS = [(out, c) for c in costs.NAMES for out in costs.valid_outputs(c)]
 WIDTHS = (4, 6, 5, 7, 3, 4)
 
 

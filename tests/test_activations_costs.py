@@ -102,8 +102,8 @@ def test_from_log_equals_fn(x64, name):
     [
         (activations.get, "sigmoidd", r"unknown activation 'sigmoidd'; expected one of: sigmoid"),
         (costs.get, "mse", r"unknown cost 'mse'; expected one of: quadratic"),
-        (activations.get, 3, r"activation names are strings"),
-        (costs.get, None, r"cost names are strings"),
+        (activations.get, 3, r"an activation name must be a string such as 'sigmoid'"),
+        (costs.get, None, r"a cost name must be a string such as 'quadratic'"),
     ],
 )
 def test_unknown_names(lookup, bad, message):

@@ -15,7 +15,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxnn
-from jaxnn import backprop, checkpoint, optimizers, parallel, privacy, train
+from jaxnn import backprop, checkpoint, optimizers, privacy, train
+from jaxnn.train import parallel
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -157,8 +158,8 @@ def test_custom_vjp_runs_bp1_to_bp4_and_agrees_with_autodiff(x64, output, cost):
 
 def test_custom_vjp_backward_is_the_manual_pass(monkeypatch):
     calls = []
-    real = backprop._backward
-    monkeypatch.setattr(backprop, "_backward", lambda *a: calls.append(1) or real(*a))
+    real = backprop.backward
+    monkeypatch.setattr(backprop, "backward", lambda *a: calls.append(1) or real(*a))
     net = jaxnn.mlp((3, 4, 2), output="softmax", cost="cross_entropy")
     params, x, y = _problem(net, dtype=jnp.float32)
     jax.grad(backprop.cost_with_manual_vjp, argnums=1)(net, params, x, y)

@@ -1,6 +1,7 @@
-"""Checks at the public boundary, in Python, before anything is traced.
+"""Checks of a call's arrays at the public boundary, in Python, before anything is traced.
 
-Every check raises ValueError or TypeError whose message says what was expected, what
+The parameters, the inputs ``x``, the targets or labels ``y`` and the PRNG key are checked
+against a :class:`~jaxnn.architecture.Network` here. Every check raises ValueError or TypeError whose message says what was expected, what
 came, and how to fix it. Shape and dtype checks work on tracers too (they only read
 ``.shape``/``.dtype``); value checks (NaN/Inf in x, y and the parameters, label ranges,
 targets in [0, 1] for the cross entropies) run only on concrete arrays, so inside a user's
@@ -10,13 +11,13 @@ targets in [0, 1] for the cross entropies) run only on concrete arrays, so insid
 from __future__ import annotations
 
 import functools
-import math
-import numbers
-from collections.abc import Mapping, Set
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnn import costs
+from jaxnn.architecture import Layer, check_net
 
 
 def is_concrete(a) -> bool:
@@ -47,115 +48,8 @@ _device_all_finite = jax.jit(lambda a: jnp.all(jnp.isfinite(a)))
 _device_min_max = jax.jit(lambda a: (jnp.min(a), jnp.max(a)))
 
 
-# The widest layer a size may declare: XLA shapes and int32 class labels stop here, and a
-# wider one could never be allocated anyway.
-MAX_WIDTH = 2**31 - 1
-
-
-def check_net(net) -> None:
-    """``net`` is a :class:`jaxnn.Network` (not its sizes, not a dict)."""
-    from jaxnn.network import Network
-
-    if not isinstance(net, Network):
-        raise TypeError(
-            f"net must be a jaxnn.Network; got {type(net).__name__} {_short(net)}. Fix: "
-            "net = jaxnn.mlp((784, 30, 10), ...) or jaxnn.Network(sizes, activations, cost)."
-        )
-
-
-def _short(value, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_sizes(sizes) -> tuple[int, ...]:
-    """``sizes`` as a tuple of ≥ 2 positive ints."""
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        raise TypeError(
-            f"sizes must be a sequence of layer widths such as (784, 30, 10); got {sizes!r}."
-        )
-    if isinstance(sizes, (Set, Mapping)):
-        raise TypeError(
-            f"sizes must be an ordered sequence of layer widths such as (784, 30, 10); got a "
-            f"{type(sizes).__name__}, whose order is not the layers' order. Fix: a tuple."
-        )
-    sizes = tuple(sizes)
-    if len(sizes) < 2:
-        raise ValueError(
-            f"sizes needs at least two entries (input width n_0 and output width n_L); got "
-            f"{sizes!r}. Fix: e.g. sizes=(2, 1) for one layer."
-        )
-    out = []
-    for i, n in enumerate(sizes):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(
-                f"sizes[{i}] must be a positive int; got {n!r} of type {type(n).__name__} in "
-                f"{sizes!r}."
-            )
-        if n <= 0:
-            raise ValueError(
-                f"every size must be a positive int; got sizes[{i}] = {n} in {sizes!r}. "
-                "Fix: remove or widen that layer."
-            )
-        if n > MAX_WIDTH:
-            raise ValueError(
-                f"sizes[{i}] = {n} is too large: a layer has at most 2^31 − 1 units. Fix: "
-                "check the sizes (a typo?)."
-            )
-        out.append(int(n))
-    return tuple(out)
-
-
-def check_activation_names(acts, num_layers: int) -> tuple[str, ...]:
-    """One activation name per layer 1..L."""
-    if isinstance(acts, str) or not hasattr(acts, "__iter__"):
-        raise TypeError(
-            f"activations must be a sequence of {num_layers} names, one per layer; got "
-            f"{acts!r}. Fix: e.g. activations=('tanh',) * {num_layers - 1} + ('softmax',), "
-            "or use jaxnn.mlp(sizes, hidden=..., output=...)."
-        )
-    acts = tuple(acts)
-    if len(acts) != num_layers:
-        raise ValueError(
-            f"expected {num_layers} activation names (one per layer 1..L, L = len(sizes) − 1); "
-            f"got {len(acts)}: {acts!r}."
-        )
-    return acts
-
-
-def check_hidden_not_softmax(acts: tuple[str, ...]) -> None:
-    """Softmax belongs on the output layer only."""
-    for l, name in enumerate(acts[:-1], start=1):
-        if name == "softmax":
-            raise ValueError(
-                f"softmax is an output activation; layer {l} of {len(acts)} is hidden. "
-                "Fix: use sigmoid, tanh, relu or leaky_relu on hidden layers."
-            )
-
-
-def check_output_cost_pair(output: str, cost: str, valid: tuple[str, ...]) -> None:
-    """The output activation must make sense for the cost."""
-    if output not in valid:
-        raise ValueError(
-            f"the cost {cost!r} needs an output activation among {', '.join(valid)}; got "
-            f"{output!r}. Fix: change the output activation, or use cost='quadratic'."
-        )
-
-
-def check_nonnegative_finite(name: str, value, fix: str) -> float:
-    """A finite float ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}. Fix: {fix}.")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and ≥ 0; got {value!r}. Fix: {fix}.")
-    return value
-
-
 def check_params(net, params):
     """``params`` as a tuple of ``Layer(W, b)`` matching ``net``'s shapes, one dtype."""
-    from jaxnn.network import Layer
-
     check_net(net)
     if not isinstance(params, (tuple, list)):
         raise TypeError(
@@ -281,6 +175,15 @@ def check_x(net, x, params) -> tuple[jax.Array, bool]:
     return (x[None] if single else x), single
 
 
+def check_call(net, params, x, y) -> tuple[tuple, jax.Array, jax.Array]:
+    """``(params, x, targets)`` of a ``f(net, params, x, y)`` call, all checked: ``x`` as
+    ``(m, n_0)`` in the parameters' dtype (a single example gets a leading axis), ``y`` as
+    float targets ``(m, n_L)`` (integer labels become one-hot rows)."""
+    params = check_params(net, params)
+    x, single = check_x(net, x, params)
+    return params, x, check_y(net, y, x.shape[0], single, x.dtype)
+
+
 def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
     """Targets as ``(m, n_L)`` floats in ``dtype``; integer labels become one-hot rows."""
     y = _as_array("y", y)
@@ -307,7 +210,7 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
     if is_concrete(y) and _read(lambda: bool(_all_finite(y))) is False:
         raise ValueError("y contains NaN or Inf. Fix: clean the targets.")
     bounds = (_read(lambda: _min_max(y))
-              if net.cost in PROBABILITY_COSTS and is_concrete(y) and y.size else None)
+              if costs.get(net.cost).probabilities and is_concrete(y) and y.size else None)
     if bounds is not None:
         lo_v, hi_v = bounds
         if lo_v < 0 or hi_v > 1:
@@ -318,10 +221,6 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
             )
     y = jnp.asarray(y, dtype=dtype)
     return y[None] if single else y
-
-
-# Costs whose targets are probabilities (a negative target makes the cost unbounded below).
-PROBABILITY_COSTS = ("binary_cross_entropy", "cross_entropy")
 
 
 def _min_max(a) -> tuple:

@@ -31,9 +31,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxnn import backprop
-from jaxnn import optimizers as _optimizers
-from jaxnn import validation as _v
-from jaxnn.network import Layer, Network, _example_costs, _forward_layers
+from jaxnn.architecture import Network, check_net
+from jaxnn.network import example_costs, forward_layers, l2_term
+from jaxnn.train import core
+from jaxnn.train.steps import check_opt
 
 AXIS = "data"
 
@@ -121,14 +122,22 @@ def to_host(tree):
     return jax.tree.map(get, tree)
 
 
-def _local_value_grad_and_output(net: Network, params, x, y, m_global: int):
-    """This device's share: (1/B) Σ_{its rows} C_i, Σ of its ∂C_i/∂θ over B, and its A^L.
-    No L2 term: it is added once, after the all-reduce."""
-    unregularised = Network(net.sizes, net.activations, net.cost, 0.0)
-    zs, acts = _forward_layers(unregularised, params, x)
-    _, grads = backprop._backward(unregularised, params, zs, acts, y, m_global)
-    c_sum = jnp.sum(_example_costs(unregularised, zs[-1], acts[-1], y)) / m_global
-    return c_sum, grads, acts[-1]
+def _psum_gradient(m_global: int):
+    """The data-parallel gradient function: this device's share of the batch's BP1–BP4,
+    summed over devices (an all-reduce), then the L2 term once:
+
+        ∂J/∂θ = Σ_devices [ (1/B) Σ_{its rows} ∂C_i/∂θ ] + (λ/B) W,   B = ``m_global``.
+    """
+    def gradient(net: Network, params, x, y):
+        data_only = net.without_l2()
+        zs, acts = forward_layers(data_only, params, x)
+        _, grads = backprop.backward(data_only, params, zs, acts, y, m_global)
+        grads = jax.lax.psum(grads, AXIS)  # all-reduce: the whole batch's gradient
+        J = jax.lax.psum(jnp.sum(example_costs(net, zs[-1], acts[-1], y)) / m_global, AXIS)
+        J = J + l2_term(net, params, m_global)
+        return J, backprop.add_l2_grad(net, params, grads, m_global), acts[-1]
+
+    return gradient
 
 
 def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int,
@@ -138,24 +147,22 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
     Returns ``epoch(params, opt_state, x, y, key, x_val, y_val) -> (params, opt_state,
     metrics)``; ``x, y`` replicated on the mesh (see :func:`replicate`).
     """
-    from jaxnn import train  # the epoch's metrics and evaluation are train's
-
     if grad != "manual":
         raise ValueError(
             "data-parallel training runs the hand-written gradients (grad='manual'); got "
             f"grad={grad!r}."
         )
-    train._check_net(net)
-    train._check_opt(opt)
+    check_net(net)
+    opt = check_opt(opt)
     if not isinstance(mesh, Mesh) or AXIS not in mesh.shape:
         raise TypeError(
             f"mesh must be a jax.sharding.Mesh with a {AXIS!r} axis; got {type(mesh).__name__}. "
-            "Fix: mesh = jaxnn.parallel.data_mesh(num_devices)."
+            "Fix: mesh = jaxnn.train.parallel.data_mesh(num_devices)."
         )
     check_batch(batch_size, mesh)
-    n_dev = mesh.shape[AXIS]
-    local = batch_size // n_dev
+    local = batch_size // mesh.shape[AXIS]
     num_batches = num_examples // batch_size
+    gradient = _psum_gradient(batch_size)
 
     def per_device(params, opt_state, x, y, batches):
         me = jax.lax.axis_index(AXIS)
@@ -164,20 +171,10 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
             params, opt_state = carry
             mine = jax.lax.dynamic_slice_in_dim(idx, me * local, local)  # my rows
             xb, yb = jnp.take(x, mine, axis=0), jnp.take(y, mine, axis=0)
-            targets = _v.as_targets(net.n_out, yb, xb.dtype)
-            c_sum, grads, a_out = _local_value_grad_and_output(net, params, xb, targets,
-                                                               batch_size)
-            grads = jax.lax.psum(grads, AXIS)  # all-reduce: the whole batch's gradient
-            J = jax.lax.psum(c_sum, AXIS)
-            if net.l2:
-                J = J + (net.l2 / (2 * batch_size)) * sum(jnp.sum(W * W) for W, _ in params)
-                grads = tuple(Layer(gW + (net.l2 / batch_size) * W, gb)
-                              for (gW, gb), (W, _) in zip(grads, params))  # (BP4) + (λ/m) W
-            params, opt_state = opt.update(grads, opt_state, params)
-            correct = jax.lax.psum(
-                jnp.sum(train._predict(net, a_out) == train._labels(net, yb)), AXIS
-            )
-            return (params, opt_state), (J, _optimizers.global_norm(grads), correct)
+            params, opt_state, stats = core.minibatch_step(
+                net, opt, gradient, params, opt_state, xb, yb,
+                reduce=lambda c: jax.lax.psum(c, AXIS))
+            return (params, opt_state), stats
 
         return jax.lax.scan(body, (params, opt_state), batches)
 
@@ -186,14 +183,14 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
     )
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
-        order = train._shuffle(key, num_examples)[: num_batches * batch_size]
+        order = core.shuffle(key, num_examples)[: num_batches * batch_size]
         (params, opt_state), (Js, norms, correct) = sharded(
             params, opt_state, x, y, order.reshape(num_batches, batch_size)
         )
-        metrics = train._epoch_metrics(Js, norms, correct, num_batches * batch_size,
-                                       params, opt_state)
+        metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size,
+                                     params, opt_state)
         if x_val is not None:
-            metrics["val_cost"], metrics["val_accuracy"] = train._evaluate(
+            metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val
             )
         return params, opt_state, metrics

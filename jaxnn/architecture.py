@@ -1,0 +1,229 @@
+"""The architecture: a frozen, hashable :class:`Network`, and the parameters' shapes.
+
+A :class:`Network` describes a feed-forward network (sizes, one activation per layer, a
+cost, an L2 strength) and nothing else, so it can be a static argument of
+:func:`jax.jit`. Parameters are a plain pytree: a tuple of :class:`Layer` ``(W, b)``
+NamedTuples, ``W^l: (n_l, n_{l−1})``, ``b^l: (n_l,)``.
+
+Every field is checked and normalised when a network is built (tuples, ints, strs and a
+float), so a list, an array or a dict where a number belongs is refused at once, not
+when the description is hashed. Names come from the registries
+(:data:`jaxnn.activations.ACTIVATIONS`, :data:`jaxnn.costs.COSTS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+
+from jaxnn import _checks, activations, costs
+
+Array = jax.Array
+
+# The widest layer a size may declare: XLA shapes and int32 class labels stop here, and a
+# wider one could never be allocated anyway.
+MAX_WIDTH = 2**31 - 1
+
+
+class Layer(NamedTuple):
+    """One layer's parameters: ``W: (n_l, n_{l−1})``, ``b: (n_l,)``."""
+
+    W: Array
+    b: Array
+
+
+Params = tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    """A feed-forward network: sizes, one activation per layer, a cost, an L2 strength.
+
+    Args:
+      sizes: ``(n_0, n_1, …, n_L)``, the width of the input and of every layer; at least
+        two entries, all positive integers.
+      activations: ``L`` activation names (``jaxnn.activations.NAMES``), one per layer
+        ``1..L``. Output-only activations (softmax) are allowed on layer L only.
+      cost: a cost name (``jaxnn.costs.NAMES``) that accepts the output activation
+        (``jaxnn.costs.valid_outputs(cost)``).
+      l2: λ ≥ 0 of the regularisation term (λ/2m) Σ ‖W‖².
+
+    The instance is immutable and hashable (``jax.jit(f, static_argnums=0)`` works).
+    Derive variants with :meth:`replace` (e.g. ``net.replace(l2=0.0)``), which checks the
+    new fields like the constructor and keeps every other field.
+    """
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    cost: str
+    l2: float = 0.0
+
+    def __post_init__(self) -> None:
+        sizes = check_sizes(self.sizes)
+        acts = _check_activation_names(self.activations, len(sizes) - 1)
+        costs.get(self.cost)
+        _check_output_cost_pair(acts[-1], self.cost)
+        l2 = _checks.real("l2", self.l2, minimum=0.0,
+                          fix="pass l2=0.0 for no regularisation")
+        object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "activations", acts)
+        object.__setattr__(self, "l2", l2)
+
+    @property
+    def num_layers(self) -> int:
+        """L, the number of layers with parameters (the input layer is not counted)."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_in(self) -> int:
+        """n_0, the input width."""
+        return self.sizes[0]
+
+    @property
+    def n_out(self) -> int:
+        """n_L, the output width."""
+        return self.sizes[-1]
+
+    def replace(self, **changes) -> Network:
+        """A copy with ``changes`` applied (checked); every other field is kept."""
+        return dataclasses.replace(self, **changes)
+
+    def without_l2(self) -> Network:
+        """The same network with λ = 0: the data term of the cost alone."""
+        return self if self.l2 == 0.0 else self.replace(l2=0.0)
+
+    def shapes(self) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
+        """``((W^1.shape, b^1.shape), …)``: ``W^l: (n_l, n_{l−1})``, ``b^l: (n_l,)``."""
+        return tuple(((n, n_prev), (n,)) for n_prev, n in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description; ``Network.from_dict(net.to_dict()) == net``."""
+        return {field.name: _jsonable(getattr(self, field.name))
+                for field in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Network:
+        """The inverse of :meth:`to_dict`; ValueError naming missing or extra keys."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a network description is a dict; got {type(d).__name__}.")
+        expected = {field.name for field in dataclasses.fields(cls)}
+        if set(d) != expected:
+            raise ValueError(
+                f"a network description has the keys {sorted(expected)}; got {sorted(d)}."
+            )
+        return cls(**d)  # each field checked
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def mlp(
+    sizes,
+    hidden: str = "sigmoid",
+    output: str = "sigmoid",
+    cost: str = "quadratic",
+    l2: float = 0.0,
+) -> Network:
+    """A :class:`Network` with one ``hidden`` activation on layers 1..L−1 and ``output``
+    on layer L. ``jaxnn.mlp((784, 30, 10))`` is Nielsen's network."""
+    sizes = check_sizes(sizes)
+    activations.get(hidden)  # a typo is an error even when there is no hidden layer
+    return Network(sizes, (hidden,) * (len(sizes) - 2) + (output,), cost, l2)
+
+
+def num_params(net: Network) -> int:
+    """Σ_l (n_l n_{l−1} + n_l), the number of scalars in the parameters."""
+    check_net(net)
+    return sum(math.prod(w) + math.prod(b) for w, b in net.shapes())
+
+
+# ---------------------------------------------------------------------------------------
+# Checks of the architecture's fields.
+
+
+def check_net(net) -> Network:
+    """``net`` when it is a :class:`Network` (not its sizes, not a dict); TypeError else."""
+    if not isinstance(net, Network):
+        raise TypeError(
+            f"net must be a jaxnn.Network; got {type(net).__name__} {_checks.short(net)}. "
+            "Fix: net = jaxnn.mlp((784, 30, 10), ...) or jaxnn.Network(sizes, activations, "
+            "cost)."
+        )
+    return net
+
+
+def check_sizes(sizes) -> tuple[int, ...]:
+    """``sizes`` as a tuple of ≥ 2 positive ints, each at most :data:`MAX_WIDTH`."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(
+            f"sizes must be a sequence of layer widths such as (784, 30, 10); got {sizes!r}."
+        )
+    if isinstance(sizes, (Set, Mapping)):
+        raise TypeError(
+            f"sizes must be an ordered sequence of layer widths such as (784, 30, 10); got a "
+            f"{type(sizes).__name__}, whose order is not the layers' order. Fix: a tuple."
+        )
+    sizes = tuple(sizes)
+    if len(sizes) < 2:
+        raise ValueError(
+            f"sizes needs at least two entries (input width n_0 and output width n_L); got "
+            f"{sizes!r}. Fix: e.g. sizes=(2, 1) for one layer."
+        )
+    for i, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(
+                f"sizes[{i}] must be a positive int; got {n!r} of type {type(n).__name__} in "
+                f"{sizes!r}."
+            )
+        if n <= 0:
+            raise ValueError(
+                f"every size must be a positive int; got sizes[{i}] = {n} in {sizes!r}. "
+                "Fix: remove or widen that layer."
+            )
+        if n > MAX_WIDTH:
+            raise ValueError(
+                f"sizes[{i}] = {n} is too large: a layer has at most 2^31 − 1 units. Fix: "
+                "check the sizes (a typo?)."
+            )
+    return tuple(int(n) for n in sizes)
+
+
+def _check_activation_names(acts, num_layers: int) -> tuple[str, ...]:
+    """One registered activation name per layer 1..L; output-only ones on layer L only."""
+    if isinstance(acts, str) or not hasattr(acts, "__iter__"):
+        raise TypeError(
+            f"activations must be a sequence of {num_layers} names, one per layer; got "
+            f"{acts!r}. Fix: e.g. activations=('tanh',) * {num_layers - 1} + ('softmax',), "
+            "or use jaxnn.mlp(sizes, hidden=..., output=...)."
+        )
+    acts = tuple(acts)
+    if len(acts) != num_layers:
+        raise ValueError(
+            f"expected {num_layers} activation names (one per layer 1..L, L = len(sizes) − 1); "
+            f"got {len(acts)}: {acts!r}."
+        )
+    for l, name in enumerate(acts, start=1):
+        if not activations.get(name).hidden and l < num_layers:
+            raise ValueError(
+                f"{name} is an output activation; layer {l} of {num_layers} is hidden. "
+                f"Fix: use one of {', '.join(activations.hidden_names())} on hidden layers."
+            )
+    return acts
+
+
+def _check_output_cost_pair(output: str, cost: str) -> None:
+    """The output activation must provide what the cost is computed from."""
+    valid = costs.valid_outputs(cost)
+    if output not in valid:
+        raise ValueError(
+            f"the cost {cost!r} needs an output activation among {', '.join(valid)}; got "
+            f"{output!r}. Fix: change the output activation, or use cost='quadratic'."
+        )
+

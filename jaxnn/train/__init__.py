@@ -1,0 +1,33 @@
+"""Jit-compiled training: one step, one epoch, and the ``fit`` loop.
+
+* :func:`make_step`, :func:`make_epoch` (:mod:`jaxnn.train.steps`): compiled programs for
+  one minibatch and one epoch (device shuffle + ``lax.scan`` + validation);
+* :func:`fit`, :func:`evaluate` (:mod:`jaxnn.train.loop`): the training loop, with early
+  stopping, divergence detection (:class:`TrainingDiverged`) and resumption;
+* :func:`fit_many` (:mod:`jaxnn.train.many`): K runs (seeds, hyper-parameter sweeps) in
+  one compiled program, ``vmap``-ed over a leading run axis;
+* :mod:`jaxnn.train.parallel`: the same epoch data-parallel over devices and processes;
+* :mod:`jaxnn.train.core`: the one minibatch step all of them (and DP-SGD) share.
+"""
+
+from jaxnn.train import core, many, parallel, steps
+from jaxnn.train.core import GRADS
+from jaxnn.train.loop import FitResult, TrainingDiverged, evaluate, fit
+from jaxnn.train.many import ManyResult, fit_many
+from jaxnn.train.steps import make_epoch, make_step
+
+__all__ = [
+    "FitResult",
+    "GRADS",
+    "TrainingDiverged",
+    "core",
+    "evaluate",
+    "fit",
+    "fit_many",
+    "ManyResult",
+    "many",
+    "make_epoch",
+    "make_step",
+    "parallel",
+    "steps",
+]

@@ -1,0 +1,278 @@
+"""The ``fit`` loop: one compiled epoch called ``epochs`` times, with early stopping,
+divergence detection, resumption and an ``on_epoch`` callback (checkpoints, logs).
+
+:func:`fit` compiles the epoch once (ahead of time, so it is traced exactly once): the
+single-device epoch of :mod:`jaxnn.train.steps`, or the data-parallel one of
+:mod:`jaxnn.train.parallel`. :func:`evaluate` is the compiled cost and accuracy of a set.
+
+**Randomness.** Epoch ``e`` (counted from 0) shuffles with ``jax.random.fold_in(key, e)``,
+so a run resumed at epoch ``e`` sees exactly the shuffles of an uninterrupted one.
+
+**Metrics.** ``train_cost``, ``train_accuracy`` and ``grad_norm`` are means over the epoch's
+minibatches, taken during the epoch (each with the parameters before its update);
+``val_cost`` and ``val_accuracy`` are computed on the whole validation set after the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import _checks, inputs, privacy
+from jaxnn import optimizers as optim
+from jaxnn.architecture import Network, Params, check_net
+from jaxnn.train import core, parallel
+from jaxnn.train.steps import check_opt, make_epoch
+
+Array = jax.Array
+
+class TrainingDiverged(FloatingPointError):
+    """The cost became NaN or Inf. ``params``/``opt_state`` are the last finite ones (the
+    end of the previous epoch), ``history`` the epochs completed before it."""
+
+    def __init__(self, message: str, epoch: int, params, opt_state, history):
+        super().__init__(message)
+        self.epoch = epoch
+        self.params = params
+        self.opt_state = opt_state
+        self.history = history
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    Attributes:
+      params: the final parameters, or the best ones (lowest validation cost) when early
+        stopping is on.
+      opt_state: the optimizer state after the last epoch run.
+      history: one dict per epoch: ``epoch`` (1-based), ``train_cost``, ``train_accuracy``,
+        ``grad_norm``, ``learning_rate``, ``val_cost``/``val_accuracy`` (with validation),
+        ``seconds``.
+      best_epoch: the epoch whose parameters are returned.
+      stopped_early: whether early stopping ended the run.
+      compile_seconds: time to trace and compile the epoch function.
+    """
+
+    params: Params
+    opt_state: Any
+    history: list[dict]
+    best_epoch: int
+    stopped_early: bool
+    compile_seconds: float
+
+
+def evaluate(net: Network, params: Params, x, y) -> dict[str, float]:
+    """``{"cost": J, "accuracy": …}`` of a whole data set (chunked; compiled).
+
+    Args:
+      x: ``(n, n_0)``; y: targets ``(n, n_L)`` or integer labels ``(n,)``.
+    """
+    params = inputs.check_params(net, params)
+    x, _ = inputs.check_x(net, x, params)
+    y = core.check_train_targets(net, y, x.shape[0])
+    cost, acc = jax.jit(core.evaluate_in_chunks, static_argnums=0)(net, params, x, y)
+    return {"cost": float(cost), "accuracy": float(acc)}
+
+
+def _check_history(history, start_epoch: int) -> list[dict]:
+    """A resumed run's history: a list of per-epoch dicts (``FitResult.history``)."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes, dict)) or not isinstance(history, (list, tuple)):
+        raise TypeError(
+            f"history must be a list of per-epoch dicts (FitResult.history); got "
+            f"{type(history).__name__}."
+        )
+    for i, record in enumerate(history):
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise TypeError(
+                f"history[{i}] must be a dict with an int 'epoch' (one record of "
+                f"FitResult.history); got {type(record).__name__} {str(record)[:60]}."
+            )
+    if len(history) > start_epoch:
+        raise ValueError(
+            f"history has {len(history)} epochs but start_epoch is {start_epoch}. Fix: "
+            "resume with the history and start_epoch of the same checkpoint."
+        )
+    return list(history)
+
+
+def fit(
+    net: Network,
+    params: Params,
+    opt,
+    train,
+    *,
+    epochs: int,
+    batch_size: int,
+    key,
+    grad: str = "manual",
+    validation=None,
+    patience: int | None = None,
+    opt_state=None,
+    start_epoch: int = 0,
+    history: list[dict] | None = None,
+    best_params: Params | None = None,
+    on_epoch: Callable[[int, Params, Any, dict], None] | None = None,
+    progress: bool = False,
+    devices=None,
+    dp=None,
+) -> FitResult:
+    """Train ``params`` with minibatch gradient descent, one compiled call per epoch.
+
+    Args:
+      net: the architecture; params: its parameters (not modified: JAX arrays are
+        immutable).
+      opt: an :class:`~jaxnn.optimizers.Optimizer`.
+      train: ``(x, y)``, ``x: (n, n_0)`` floating, ``y`` targets ``(n, n_L)`` or integer
+        labels ``(n,)``.
+      epochs: the epoch to stop after (counting from 1; with ``start_epoch = k`` the run
+        does epochs k+1..epochs).
+      batch_size: minibatch size m, 1 ≤ m ≤ n; the last ``n mod m`` examples of each
+        epoch's permutation are left out (see the module docstring).
+      key: a ``jax.random`` key; epoch e shuffles with ``fold_in(key, e)``.
+      grad: ``"manual"`` (BP1–BP4) or ``"autodiff"``.
+      validation: ``(x_val, y_val)`` or ``None``.
+      patience: early stopping: stop when the validation cost has not improved for this
+        many epochs, and return the best parameters. Needs ``validation``.
+      opt_state, start_epoch, history, best_params: resume a run (from a checkpoint):
+        the optimizer state and history after ``start_epoch`` epochs, and with early
+        stopping the best parameters so far.
+      on_epoch: ``on_epoch(epoch, params, opt_state, record)`` after every finite epoch
+        (write checkpoints and logs there). Never called for a diverged epoch.
+      progress: show a tqdm progress bar over epochs.
+      devices: data-parallel training (:mod:`jaxnn.train.parallel`): an int N (the first N
+        devices) or a ``jax.sharding.Mesh`` with a ``"data"`` axis; ``batch_size`` must be a
+        multiple of N. ``None``: one device.
+      dp: :func:`jaxnn.privacy.dp_sgd` settings: train with DP-SGD gradients (per-example
+        clipping plus Gaussian noise). One device, ``grad="manual"``.
+    Returns:
+      a :class:`FitResult`.
+    Raises:
+      TrainingDiverged: the cost became NaN/Inf; carries the last finite parameters.
+    """
+    check_net(net)
+    opt = check_opt(opt)
+    params = inputs.check_params(net, params)
+    _checks.one_of("grad", grad, core.GRADS)
+    epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
+    batch_size = _checks.integer("batch_size", batch_size, minimum=1, fix="e.g. batch_size=32")
+    x, y = core.check_data(net, params, train, "train")
+    n = x.shape[0]
+    if batch_size > n:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the training set ({n} examples). Fix: "
+            f"batch_size ≤ {n}."
+        )
+    if validation is not None:
+        x_val, y_val = core.check_data(net, params, validation, "validation")
+    else:
+        x_val = y_val = None
+    if patience is not None:
+        patience = _checks.integer("patience", patience, minimum=1, fix="e.g. patience=5")
+        if validation is None:
+            raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
+    if (isinstance(start_epoch, bool) or not isinstance(start_epoch, numbers.Integral)
+            or not 0 <= start_epoch <= epochs):
+        raise ValueError(
+            f"start_epoch must be an int in [0, epochs={epochs}]; got {start_epoch!r}."
+        )
+    key = inputs.check_key(key)
+    history = _check_history(history, start_epoch)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(
+            f"on_epoch must be a function on_epoch(epoch, params, opt_state, record) or None; "
+            f"got {type(on_epoch).__name__}."
+        )
+    if opt_state is None:
+        opt_state = opt.init(params)
+
+    if dp is not None:
+        if not isinstance(dp, privacy.DPSGD):
+            raise TypeError(f"dp must come from jaxnn.privacy.dp_sgd(...); got {dp!r}.")
+        if devices is not None:
+            raise ValueError("DP-SGD runs on one device here; drop devices= or dp=.")
+    if devices is None:
+        epoch_fn = make_epoch(net, opt, batch_size=batch_size, num_examples=n, grad=grad, dp=dp)
+    else:
+        mesh = devices if isinstance(devices, jax.sharding.Mesh) else parallel.data_mesh(devices)
+        epoch_fn = parallel.make_parallel_epoch(
+            net, opt, batch_size=batch_size, num_examples=n, mesh=mesh, grad=grad
+        )
+        params, opt_state, x, y, x_val, y_val = parallel.replicate(
+            (params, opt_state, x, y, x_val, y_val), mesh
+        )
+        if best_params is not None:
+            best_params = parallel.replicate(best_params, mesh)
+    t0 = time.perf_counter()
+    compiled = epoch_fn.lower(
+        params, opt_state, x, y, jax.random.fold_in(key, 0), x_val, y_val
+    ).compile()
+    compile_seconds = time.perf_counter() - t0
+    if jax.config.jax_debug_nans:  # let JAX re-run the epoch op by op to find the first NaN
+        compiled = epoch_fn
+
+    # Early-stopping state; a resumed run recovers it from the history.
+    best_epoch, best_cost = start_epoch, math.inf
+    for record in history:
+        if record.get("val_cost", math.inf) < best_cost:
+            best_cost, best_epoch = record["val_cost"], record["epoch"]
+    best_params = params if best_params is None else inputs.check_params(net, best_params)
+    stopped_early = False
+    bar = _progress(range(start_epoch, epochs), progress)
+    for e in bar:
+        t = time.perf_counter()
+        new_params, new_state, metrics = compiled(
+            params, opt_state, x, y, jax.random.fold_in(key, e), x_val, y_val
+        )
+        metrics = parallel.to_host(metrics)
+        seconds = time.perf_counter() - t
+        if not bool(metrics.pop("finite")):
+            rate = float(parallel.to_host(optim.learning_rate(opt_state)))
+            last = float(parallel.to_host(optim.learning_rate(new_state)))  # the epoch's last rate
+            fix = (f"lower the learning rate (now {rate:g}), e.g. to {rate / 10:g}"
+                   if math.isfinite(last) else
+                   f"the learning-rate schedule returned {last} during the epoch; fix the "
+                   "schedule")
+            raise TrainingDiverged(
+                f"the cost became NaN or Inf in epoch {e + 1}; training stopped and the "
+                f"parameters of epoch {e} (the last finite ones) were kept. Fix: {fix}.",
+                e + 1,
+                params,
+                opt_state,
+                history,
+            )
+        params, opt_state = new_params, new_state
+        record = {"epoch": e + 1, **{k: float(v) for k, v in metrics.items()}, "seconds": seconds}
+        history.append(record)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix({k: f"{record[k]:.4f}" for k in ("train_cost", "val_accuracy")
+                             if k in record})
+        if on_epoch is not None:
+            on_epoch(e + 1, params, opt_state, record)
+        if patience is not None:
+            if record["val_cost"] < best_cost:
+                best_cost, best_epoch, best_params = record["val_cost"], e + 1, params
+            elif e + 1 - best_epoch >= patience:
+                stopped_early = True
+                break
+    if patience is None:
+        best_params, best_epoch = params, (history[-1]["epoch"] if history else start_epoch)
+    return FitResult(best_params, opt_state, history, best_epoch, stopped_early, compile_seconds)
+
+
+def _progress(it, enabled: bool):
+    if not enabled:
+        return it
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but never fail a run over a progress bar
+        return it
+    return tqdm(it, desc="epochs", unit="epoch", leave=False)

@@ -1,0 +1,257 @@
+"""Many runs in one compiled program: seeds and hyper-parameter sweeps (:func:`fit_many`).
+
+K runs of one architecture and batch size train together: the epoch of
+:mod:`jaxnn.train.steps` (shuffle, ``lax.scan`` over minibatches, validation) is
+``vmap``-ed over a leading run axis of the parameters, the optimizer states, the PRNG keys
+and the per-run hyper-parameters, and compiled once. Run k is the run
+``fit(net, params[k], opt_k, train, epochs=E, batch_size=B, key=keys[k])`` would make —
+the same shuffles, the same steps — only computed side by side.
+
+Per-run hyper-parameters (``hyperparams``): ``{"learning_rate": [...], "l2": [...], …}``,
+one value per run. ``"l2"`` is λ of the cost; every other name is passed to ``opt``, which
+is then a function ``opt(**values) -> Optimizer`` (e.g. ``lambda learning_rate, beta1:
+jaxnn.optimizers.adam(learning_rate, beta1=beta1)``); inside the compiled program the
+values are traced scalars, checked concretely (each run's optimizer built once in Python)
+before anything is traced.
+
+Per-run early stopping and divergence: a run that stops (its validation cost has not
+improved for ``patience`` epochs) or diverges (a NaN/Inf cost or parameter) is frozen — its
+parameters and state stay those of its last good epoch — and reported in the result; the
+other runs go on. The frozen runs are still computed (one program for all), and discarded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import _checks, inputs
+from jaxnn import optimizers as optim
+from jaxnn.architecture import Network, Params, check_net
+from jaxnn.train import core, steps
+
+
+class ManyResult(NamedTuple):
+    """What :func:`fit_many` returns; every array has the leading run axis K.
+
+    Attributes:
+      params: each run's final parameters, or its best ones (lowest validation cost) when
+        early stopping is on; a diverged run's last finite ones.
+      opt_state: each run's optimizer state after its last good epoch.
+      histories: K lists of per-epoch dicts, as :attr:`jaxnn.train.FitResult.history`.
+      best_epochs: the epoch whose parameters each run returns.
+      stopped: per run ``"completed"``, ``"early"`` (early stopping) or ``"diverged"``.
+      diverged_at: per run the epoch whose cost became NaN/Inf, or ``None``.
+      compile_seconds: time to trace and compile the K-run epoch (once).
+    """
+
+    params: Params
+    opt_state: Any
+    histories: list[list[dict]]
+    best_epochs: tuple[int, ...]
+    stopped: tuple[str, ...]
+    diverged_at: tuple[int | None, ...]
+    compile_seconds: float
+
+
+def _num_runs(keys) -> int:
+    """K from a stack of K PRNG keys (typed ``(K,)`` or raw ``(K, 2)`` uint32)."""
+    if hasattr(keys, "dtype") and jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        shape = tuple(keys.shape)
+        if len(shape) == 1:
+            return shape[0]
+    elif hasattr(keys, "shape") and keys.dtype == jnp.uint32 and keys.ndim == 2 \
+            and keys.shape[1] == 2:
+        return keys.shape[0]
+    raise TypeError(_checks.message(
+        "keys", "K jax.random keys stacked along a leading axis", _checks.describe(keys),
+        "keys = jax.random.split(jax.random.key(0), K)"))
+
+
+def _check_stacked_params(net: Network, params, K: int):
+    """Params whose every leaf has the leading run axis K; each run's slice checked."""
+    leaves = jax.tree.leaves(params)
+    if not leaves or any(getattr(leaf, "ndim", 0) < 1 for leaf in leaves):
+        raise TypeError(_checks.message(
+            "params", "a tuple of Layer(W, b) stacked along a leading run axis",
+            _checks.describe(params),
+            "params = jax.vmap(jaxnn.init_params, (0, None))(keys, net)"))
+    lead = {leaf.shape[0] for leaf in leaves}
+    if lead != {K}:
+        raise ValueError(_checks.message(
+            "the leading axis of every parameter", f"K = {K}, the number of keys",
+            f"leading axes {sorted(lead)}", "stack one set of parameters per key"))
+    inputs.check_params(net, jax.tree.map(lambda leaf: leaf[0], params))
+    return params
+
+
+def _check_hyperparams(hyperparams, K: int) -> dict[str, np.ndarray]:
+    """``{name: (K,) values}``; every sequence of length K."""
+    if hyperparams is None:
+        return {}
+    if not isinstance(hyperparams, Mapping):
+        raise _checks.type_error("hyperparams", "a dict {name: K values}", hyperparams,
+                                 "e.g. hyperparams={'learning_rate': [0.01, 0.1, 1.0]}")
+    out = {}
+    for name, values in hyperparams.items():
+        if not isinstance(name, str):
+            raise _checks.type_error("each hyperparams name", "a string", name)
+        values = np.asarray(values)
+        if values.shape != (K,):
+            raise ValueError(_checks.message(
+                f"hyperparams[{name!r}]", f"{K} values, one per run (K = {K} keys)",
+                f"shape {values.shape}", f"give {K} values, or use {len(values)} keys"))
+        if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_):
+            raise _checks.type_error(f"hyperparams[{name!r}]", "numbers", values.tolist())
+        out[name] = values
+    return out
+
+
+def _optimizer_maker(opt, hyper: dict[str, np.ndarray], K: int) -> Callable:
+    """``make(values) -> Optimizer`` for one run, after building every run's optimizer
+    once with concrete values (so each value is checked) and checking they are one kind."""
+    opt_names = [name for name in hyper if name != "l2"]
+    if isinstance(opt, optim.Optimizer) or not callable(opt):
+        if opt_names:
+            raise TypeError(_checks.message(
+                "opt", f"a function opt({', '.join(opt_names)}) -> Optimizer when "
+                "hyperparams name optimizer settings", _checks.describe(opt),
+                f"opt=lambda {', '.join(opt_names)}: jaxnn.optimizers.adam(...)"))
+        shared = steps.check_opt(opt)
+        return lambda values: shared
+    kinds = set()
+    for k in range(K):
+        built = opt(**{name: float(hyper[name][k]) for name in opt_names})
+        built = steps.check_opt(built)
+        kinds.add(type(built.init(jnp.zeros((1,), jnp.float32))).__name__)
+    if len(kinds) > 1:
+        raise ValueError(_checks.message(
+            "the runs' optimizers", "of one kind (one state type for the whole sweep)",
+            ", ".join(sorted(kinds)), "sweep one optimizer's settings per call"))
+    return lambda values: steps.check_opt(opt(**{name: values[name] for name in opt_names}))
+
+
+def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_size: int, keys,
+             grad: str = "manual", validation=None, patience: int | None = None,
+             hyperparams: dict | None = None, progress: bool = False) -> ManyResult:
+    """Train K runs together in one compiled program (see the module docstring).
+
+    Args:
+      net: the architecture, shared by the runs (``hyperparams["l2"]`` overrides λ).
+      params: K parameter sets stacked along a leading axis, e.g.
+        ``jax.vmap(jaxnn.init_params, (0, None))(keys, net)``: ``W^l: (K, n_l, n_{l−1})``.
+      opt: a jaxnn ``Optimizer`` shared by the runs, or ``opt(**values) -> Optimizer``
+        when ``hyperparams`` names optimizer settings.
+      train: ``(x, y)`` shared by the runs; ``x: (n, n_0)``, ``y`` targets or labels.
+      epochs, batch_size, grad, validation, patience: as :func:`jaxnn.train.fit`, per run.
+      keys: K PRNG keys (``jax.random.split(key, K)``); run k shuffles epoch e with
+        ``fold_in(keys[k], e)``.
+      hyperparams: ``{name: K values}`` (see the module docstring), or ``None``.
+    Returns:
+      a :class:`ManyResult`.
+    """
+    check_net(net)
+    K = _num_runs(keys)
+    if K < 1:
+        raise ValueError(_checks.message("the number of runs K", "at least 1", "K = 0",
+                                         "keys = jax.random.split(key, K) with K ≥ 1"))
+    params = _check_stacked_params(net, params, K)
+    _checks.one_of("grad", grad, core.GRADS)
+    gradient = core.gradient_fn(grad)
+    epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
+    hyper = _check_hyperparams(hyperparams, K)
+    l2s = hyper.get("l2")
+    if l2s is not None:
+        for value in l2s:
+            _checks.real("hyperparams['l2']", float(value), minimum=0.0, fix="λ ≥ 0")
+    make_opt = _optimizer_maker(opt, hyper, K)
+    one = jax.tree.map(lambda leaf: leaf[0], params)
+    x, y = core.check_data(net, one, train, "train")
+    n = x.shape[0]
+    n, batch_size = steps.check_epoch_sizes(n, batch_size)
+    x_val = y_val = None
+    if validation is not None:
+        x_val, y_val = core.check_data(net, one, validation, "validation")
+    if patience is not None:
+        patience = _checks.integer("patience", patience, minimum=1, fix="e.g. patience=5")
+        if validation is None:
+            raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
+    dtype = one[0].W.dtype
+    values = {name: jnp.asarray(v, dtype) for name, v in hyper.items()}
+
+    def one_run_init(p, vals):
+        return make_opt(vals).init(p)
+
+    def one_run_epoch(p, state, key, vals, x, y, x_val, y_val):
+        run = steps.epoch_program(net, make_opt(vals), gradient, batch_size=batch_size,
+                                  num_examples=n, l2=vals.get("l2"))
+        return run(p, state, x, y, key, x_val, y_val)
+
+    opt_state = jax.vmap(one_run_init)(params, values)
+    epoch = jax.jit(jax.vmap(one_run_epoch, in_axes=(0, 0, 0, 0, None, None, None, None)))
+    fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+    t0 = time.perf_counter()
+    compiled = epoch.lower(params, opt_state, fold(keys, 0), values, x, y, x_val,
+                           y_val).compile()
+    compile_seconds = time.perf_counter() - t0
+    return _loop(compiled, fold, params, opt_state, keys, values, (x, y, x_val, y_val),
+                 K=K, epochs=epochs, patience=patience, progress=progress,
+                 compile_seconds=compile_seconds)
+
+
+_select = jax.jit(lambda keep, new, old: jax.tree.map(
+    lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old))
+
+
+def _loop(compiled, fold, params, opt_state, keys, values, data, *, K, epochs, patience,
+          progress, compile_seconds) -> ManyResult:
+    """The host loop: one compiled call per epoch; per-run freezing, histories, stopping."""
+    x, y, x_val, y_val = data
+    histories: list[list[dict]] = [[] for _ in range(K)]
+    active = np.ones(K, bool)
+    stopped = ["completed"] * K
+    diverged_at: list[int | None] = [None] * K
+    best_cost = np.full(K, math.inf)
+    best_epoch = np.zeros(K, int)
+    best_params = params
+    epochs_iter = range(epochs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epochs_iter = tqdm(epochs_iter, desc=f"epochs ({K} runs)", unit="epoch", leave=False)
+    for e in epochs_iter:
+        if not active.any():
+            break
+        t = time.perf_counter()
+        new_params, new_state, metrics = compiled(params, opt_state, fold(keys, e), values,
+                                                  x, y, x_val, y_val)
+        metrics = jax.device_get(metrics)
+        seconds = time.perf_counter() - t
+        finite = np.asarray(metrics.pop("finite"), bool)
+        for k in np.flatnonzero(active & ~finite):
+            active[k], stopped[k], diverged_at[k] = False, "diverged", e + 1
+        keep = jnp.asarray(active)
+        params = _select(keep, new_params, params)
+        opt_state = _select(keep, new_state, opt_state)
+        improved = np.zeros(K, bool)
+        for k in np.flatnonzero(active):
+            record = {"epoch": e + 1, **{name: float(v[k]) for name, v in metrics.items()},
+                      "seconds": seconds}
+            histories[k].append(record)
+            if patience is None:
+                best_epoch[k] = e + 1
+            elif record["val_cost"] < best_cost[k]:
+                best_cost[k], best_epoch[k], improved[k] = record["val_cost"], e + 1, True
+            elif e + 1 - best_epoch[k] >= patience:
+                active[k], stopped[k] = False, "early"
+        if patience is not None:
+            best_params = _select(jnp.asarray(improved), params, best_params)
+    final = params if patience is None else best_params
+    return ManyResult(final, opt_state, histories, tuple(int(b) for b in best_epoch),
+                      tuple(stopped), tuple(diverged_at), compile_seconds)

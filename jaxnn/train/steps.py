@@ -1,0 +1,163 @@
+"""Compiled training programs: one step (:func:`make_step`) and one epoch (:func:`make_epoch`).
+
+* :func:`make_step` returns a compiled pure ``step(params, opt_state, x, y) -> (params,
+  opt_state, metrics)``: the hand-written gradient (or autodiff's, ``grad="autodiff"``),
+  then the optimizer update, fused into one XLA program. ``params`` and ``opt_state`` are
+  donated: after a call, the arrays passed in are deleted and must not be used again
+  (``params, state, m = step(params, state, x, y)`` is the pattern).
+* :func:`make_epoch` returns a compiled ``epoch(params, opt_state, x, y, key, x_val,
+  y_val)``: a shuffle of the training set on the device with ``key``, then ``lax.scan``
+  over the minibatches, then the validation cost and accuracy: ONE call per epoch, no
+  host round trip per batch.
+
+Both run :func:`jaxnn.train.core.minibatch_step`, the one step every path shares.
+
+**The last partial batch.** An epoch takes ``⌊n / batch_size⌋`` full minibatches from a
+fresh permutation and leaves out the ``n mod batch_size`` examples at its end. The
+permutation changes every epoch, so a different few are left out each time and every
+example is used about equally often; all shapes stay static, so nothing recompiles.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import _checks
+from jaxnn import optimizers as optim
+from jaxnn.architecture import Network, check_net
+from jaxnn.train import core
+
+
+def check_opt(opt):
+    """``opt`` as a jaxnn :class:`~jaxnn.optimizers.Optimizer`: a jaxnn optimizer as it
+    is, an optax-style ``(init, update)`` transformation wrapped
+    (:func:`jaxnn.optimizers.as_optimizer`); TypeError for anything else."""
+    return optim.as_optimizer(opt)
+
+
+def make_step(net: Network, opt, grad: str = "manual"):
+    """A compiled training step ``step(params, opt_state, x, y) -> (params, opt_state,
+    metrics)`` with ``metrics = {"cost", "grad_norm", "accuracy"}`` of the batch.
+
+    Args:
+      net: the architecture (closed over: static).
+      opt: a :class:`jaxnn.optimizers.Optimizer`.
+      grad: ``"manual"`` (BP1–BP4) or ``"autodiff"`` (``jax.value_and_grad``).
+    ``x: (m, n_0)``, ``y: (m, n_L)`` targets or ``(m,)`` integer labels. ``params`` and
+    ``opt_state`` are donated (deleted by the call).
+    """
+    check_net(net)
+    opt = check_opt(opt)
+    gradient = core.gradient_fn(grad)
+
+    def step(params, opt_state, x, y):
+        # Shapes and dtypes, in Python at trace time (values are tracers here): a wrong
+        # batch is our ValueError, not an XLA shape error from deep inside the step.
+        core.check_batch_shapes(net, params, x, y, "x, y")
+        params, opt_state, (J, norm, correct) = core.minibatch_step(
+            net, opt, gradient, params, opt_state, x, y
+        )
+        metrics = {"cost": J, "grad_norm": norm, "accuracy": correct / x.shape[0]}
+        return params, opt_state, metrics
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def make_epoch(net: Network, opt, *, batch_size: int, num_examples: int, grad: str = "manual",
+               dp=None):
+    """A jit-compiled epoch: shuffle on the device, ``lax.scan`` over minibatches, evaluate.
+
+    Returns ``epoch(params, opt_state, x, y, key, x_val, y_val) -> (params, opt_state,
+    metrics)``; ``x: (num_examples, n_0)``, ``y`` targets or labels; ``x_val, y_val`` may be
+    ``None`` (no validation metrics). ``⌊num_examples / batch_size⌋`` steps per call.
+    ``dp``: :class:`jaxnn.privacy.DPSGD` settings for DP-SGD gradients (per-example
+    clipping and noise, the noise keys drawn from ``fold_in(key, 1)``), or ``None``.
+    """
+    check_net(net)
+    opt = check_opt(opt)
+    gradient = core.gradient_fn(grad)
+    num_examples, batch_size = check_epoch_sizes(num_examples, batch_size)
+    if dp is not None and grad != "manual":
+        raise ValueError(f"DP-SGD uses the hand-written per-example gradients; got {grad=}.")
+    run = epoch_program(net, opt, gradient, batch_size=batch_size,
+                        num_examples=num_examples, dp=dp)
+
+    def epoch(params, opt_state, x, y, key, x_val, y_val):
+        core.check_batch_shapes(net, params, x, y, "x, y")  # at trace time: shapes only
+        if x.shape[0] != num_examples:
+            raise ValueError(
+                f"this epoch was built for num_examples={num_examples}; got x with "
+                f"{x.shape[0]} rows. Fix: make_epoch(..., num_examples=len(x)).")
+        if x_val is not None:
+            core.check_batch_shapes(net, params, x_val, y_val, "x_val, y_val")
+        return run(params, opt_state, x, y, key, x_val, y_val)
+
+    return jax.jit(epoch)
+
+
+def check_epoch_sizes(num_examples, batch_size) -> tuple[int, int]:
+    """``(num_examples, batch_size)`` as ints with 1 ≤ batch_size ≤ num_examples."""
+    num_examples = _checks.integer("num_examples", num_examples, minimum=1,
+                                   fix="the number of rows of x")
+    batch_size = _checks.integer("batch_size", batch_size, minimum=1, fix="e.g. batch_size=32")
+    if batch_size > num_examples:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the training set ({num_examples} "
+            f"examples). Fix: batch_size ≤ {num_examples}."
+        )
+    return num_examples, batch_size
+
+
+def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples: int,
+                  dp=None, l2=None):
+    """The epoch as a pure, un-jitted function of checked arguments (raw): shuffle, scan
+    over ``⌊num_examples / batch_size⌋`` minibatches, then the epoch's metrics and (when
+    ``x_val`` is not ``None``) the validation cost and accuracy.
+
+    ``l2``: λ as a (possibly traced) scalar in place of ``net.l2``, for runs that differ in
+    λ (:func:`jaxnn.train.many.fit_many`); ``None`` uses ``net.l2``.
+    """
+    num_batches = num_examples // batch_size
+    if l2 is not None:
+        gradient = core.with_l2(gradient, l2)
+    # Minibatches are gathered `per_gather` at a time (one gather of per_gather · m rows,
+    # then per_gather steps over slices of it): a gather per step costs as much as the
+    # step's own arithmetic at small sizes. per_gather divides num_batches, so every epoch
+    # still takes exactly the batches of its permutation, in order.
+    per_gather = core.divisor_at_most(num_batches, max(1, core.GATHER_ROWS // batch_size))
+
+    def epoch(params, opt_state, x, y, key, x_val, y_val):
+        # Shuffle on the device; the n mod batch_size examples at the end sit this one out.
+        order = core.shuffle(key, num_examples)[: num_batches * batch_size]
+        chunks = order.reshape(num_batches // per_gather, per_gather * batch_size)
+        noise_keys = None if dp is None else jax.random.split(
+            jax.random.fold_in(key, 1), num_batches
+        ).reshape(num_batches // per_gather, per_gather)
+
+        def body(carry, xs):
+            params, opt_state = carry
+            xb, yb, k = xs
+            g = gradient if dp is None else core.private_gradient(dp, k)
+            params, opt_state, stats = core.minibatch_step(net, opt, g, params, opt_state,
+                                                           xb, yb)
+            return (params, opt_state), stats
+
+        def gathered(carry, xs):
+            idx, k = xs  # idx: (per_gather · m,) rows of per_gather minibatches
+            xs_ = jnp.take(x, idx, axis=0).reshape(per_gather, batch_size, *x.shape[1:])
+            ys_ = jnp.take(y, idx, axis=0).reshape(per_gather, batch_size, *y.shape[1:])
+            return jax.lax.scan(body, carry, (xs_, ys_, k))
+
+        (params, opt_state), (Js, norms, correct) = jax.lax.scan(
+            gathered, (params, opt_state), (chunks, noise_keys)
+        )
+        Js, norms, correct = (a.reshape(num_batches) for a in (Js, norms, correct))
+        metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size, params,
+                                     opt_state)
+        if x_val is not None:
+            metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
+                net, params, x_val, y_val, l2=l2)
+        return params, opt_state, metrics
+
+    return epoch

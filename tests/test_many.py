@@ -1,0 +1,152 @@
+"""fit_many: K runs in one compiled program equal K separate fit calls, run by run."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import optimizers, train
+
+NET = jaxnn.mlp((4, 6, 3), hidden="tanh", output="softmax", cost="cross_entropy")
+
+
+def _blobs(n=64, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 4)) * 2
+    labels = rng.integers(0, 3, n)
+    x = (centres[labels] + rng.normal(size=(n, 4))).astype(dtype)
+    return x, labels.astype(np.int32)
+
+
+def _stack(keys, net, dtype=jnp.float32):
+    return jax.vmap(lambda k: jaxnn.init_params(k, net, dtype=dtype))(keys)
+
+
+def _close(a, b, rtol):
+    chex.assert_trees_all_close(a, b, rtol=rtol, atol=0.0)
+
+
+@pytest.mark.parametrize("grad", ["manual", "autodiff"])
+def test_runs_equal_separate_fits_float64(x64, grad):
+    x, y = _blobs(dtype=np.float64)
+    xv, yv = _blobs(30, seed=1, dtype=np.float64)
+    keys = jax.random.split(jax.random.key(3), 4)
+    params = _stack(keys, NET, jnp.float64)
+    opt = optimizers.adam(1e-2)
+    many = train.fit_many(NET, params, opt, (x, y), epochs=3, batch_size=8, keys=keys,
+                          grad=grad, validation=(xv, yv))
+    for k in range(4):
+        one = jax.tree.map(lambda leaf: leaf[k], params)
+        ref = train.fit(NET, one, opt, (x, y), epochs=3, batch_size=8, key=keys[k],
+                        grad=grad, validation=(xv, yv))
+        _close(jax.tree.map(lambda leaf: leaf[k], many.params), ref.params, 1e-10)
+        for got, want in zip(many.histories[k], ref.history):
+            for name in ("train_cost", "val_cost", "val_accuracy", "grad_norm"):
+                assert got[name] == pytest.approx(want[name], rel=1e-10), name
+    assert many.stopped == ("completed",) * 4
+
+
+def test_per_run_learning_rates_and_l2_equal_separate_fits_float64(x64):
+    x, y = _blobs(dtype=np.float64)
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = _stack(keys, NET, jnp.float64)
+    rates, l2s = [0.01, 0.05, 0.2], [0.0, 0.1, 1.0]
+    many = train.fit_many(
+        NET, params, lambda learning_rate, beta1: optimizers.adam(learning_rate, beta1=beta1),
+        (x, y), epochs=2, batch_size=16, keys=keys,
+        hyperparams={"learning_rate": rates, "l2": l2s, "beta1": [0.9, 0.8, 0.5]})
+    for k, (rate, l2, beta1) in enumerate(zip(rates, l2s, [0.9, 0.8, 0.5])):
+        one = jax.tree.map(lambda leaf: leaf[k], params)
+        ref = train.fit(NET.replace(l2=l2), one, optimizers.adam(rate, beta1=beta1), (x, y),
+                        epochs=2, batch_size=16, key=keys[k])
+        _close(jax.tree.map(lambda leaf: leaf[k], many.params), ref.params, 1e-10)
+        assert many.histories[k][-1]["train_cost"] == pytest.approx(
+            ref.history[-1]["train_cost"], rel=1e-10)
+
+
+def test_a_diverged_run_is_frozen_and_the_others_go_on():
+    x, y = _blobs()
+    linear = jaxnn.mlp((4, 6, 3), hidden="identity", output="identity", cost="quadratic")
+    keys = jax.random.split(jax.random.key(1), 3)
+    params = _stack(keys, linear)
+    many = train.fit_many(linear, params, lambda learning_rate: optimizers.sgd(learning_rate),
+                          (x, y), epochs=3, batch_size=8, keys=keys,
+                          hyperparams={"learning_rate": [1e-3, 1e6, 1e-3]})
+    assert many.stopped == ("completed", "diverged", "completed")
+    assert many.diverged_at == (None, 1, None)
+    assert len(many.histories[1]) == 0 and len(many.histories[0]) == 3
+    # The diverged run keeps its last finite parameters (here: the initial ones).
+    _close(jax.tree.map(lambda leaf: leaf[1], many.params),
+           jax.tree.map(lambda leaf: leaf[1], params), 0.0)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(many.params))
+
+
+def test_per_run_early_stopping_returns_each_runs_best_epoch():
+    x, y = _blobs(40)
+    xv, yv = _blobs(40, seed=7)  # other centres: the validation cost soon rises
+    keys = jax.random.split(jax.random.key(2), 2)
+    params = _stack(keys, NET)
+    many = train.fit_many(NET, params, optimizers.sgd(0.5), (x, y), epochs=30, batch_size=8,
+                          keys=keys, validation=(xv, yv), patience=2)
+    for k in range(2):
+        h = many.histories[k]
+        best = min(h, key=lambda r: r["val_cost"])
+        assert many.best_epochs[k] == best["epoch"]
+        if many.stopped[k] == "early":
+            assert len(h) == best["epoch"] + 2
+
+
+def test_traced_once_for_all_runs_and_epochs(monkeypatch):
+    traces = []
+    real = train.core.minibatch_step
+
+    def counting(*args, **kwargs):
+        traces.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train.core, "minibatch_step", chex.assert_max_traces(counting, n=1))
+    x, y = _blobs()
+    keys = jax.random.split(jax.random.key(0), 5)
+    train.fit_many(NET, _stack(keys, NET), optimizers.sgd(0.1), (x, y), epochs=3,
+                   batch_size=8, keys=keys)
+    assert len(traces) == 1
+
+
+KEYS = jax.random.split(jax.random.key(0), 2)
+P2 = _stack(KEYS, NET)
+XY = _blobs(16)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"keys": jax.random.split(jax.random.key(0), 0)}, ValueError,
+         "the number of runs K must be at least 1"),
+        ({"keys": jax.random.split(jax.random.key(0), 3)}, ValueError,
+         r"the leading axis of every parameter must be K = 3"),
+        ({"keys": jax.random.key(0)}, TypeError, "keys must be K jax.random keys"),
+        ({"hyperparams": {"l2": [0.1, 0.2, 0.3]}}, ValueError,
+         r"hyperparams\['l2'\] must be 2 values, one per run"),
+        ({"hyperparams": {"l2": [0.1, -1.0]}}, ValueError,
+         r"hyperparams\['l2'\] must be finite and ≥ 0; got -1.0"),
+        ({"hyperparams": {"learning_rate": [0.1, 0.2]}}, TypeError,
+         r"opt must be a function opt\(learning_rate\) -> Optimizer"),
+        ({"opt": lambda learning_rate: (optimizers.sgd if learning_rate < 0.15 else
+                                        optimizers.adam)(learning_rate),
+          "hyperparams": {"learning_rate": [0.1, 0.2]}}, ValueError,
+         "the runs' optimizers must be of one kind"),
+        ({"opt": lambda learning_rate: optimizers.sgd(learning_rate),
+          "hyperparams": {"learning_rate": [0.1, -0.2]}}, ValueError,
+         "learning_rate must be finite and > 0; got -0.2"),
+    ],
+)
+def test_bad_input(kwargs, error, message):
+    args = dict(net=NET, params=P2, opt=optimizers.sgd(0.1), train=XY, epochs=1,
+                batch_size=4, keys=KEYS)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        train.fit_many(**args)
