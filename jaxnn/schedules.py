@@ -12,52 +12,20 @@ The contract, for every schedule ``s`` built here:
     s(count) is a float scalar (float32, or float64 when jax x64 is enabled),
     s(jnp.int32(k)) == s(k) for a Python int k, and jax.jit(s)(k) == s(k).
 
-Hyper-parameters are checked here, in Python, when the schedule is built:
-a wrong type raises TypeError, a wrong value ValueError.
+Hyper-parameters are checked here, in Python, when the schedule is built, with the
+guards of :mod:`jaxnn._checks`: a wrong type raises TypeError, a wrong value ValueError.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import _checks
+
 Schedule = Callable[[jnp.ndarray], jnp.ndarray]
-
-
-def _real(name: str, value, *, minimum: float, strict: bool, example: str) -> float:
-    """``value`` as a finite float ``> minimum`` (``>=`` if not strict), else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{name} must be a real number, got {type(value).__name__} {value!r}; "
-            f"pass e.g. {name}={example}."
-        )
-    value = float(value)
-    bad = value <= minimum if strict else value < minimum
-    if not math.isfinite(value) or bad:
-        relation = ">" if strict else ">="
-        raise ValueError(
-            f"{name} must be finite and {relation} {minimum:g}, got {value!r}; "
-            f"pass e.g. {name}={example}."
-        )
-    return value
-
-
-def _int(name: str, value, *, minimum: int, example: str) -> int:
-    """``value`` as a Python int ``>= minimum``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an int, got {type(value).__name__} {value!r}; "
-            f"pass e.g. {name}={example}."
-        )
-    if value < minimum:
-        raise ValueError(
-            f"{name} must be an int >= {minimum}, got {value!r}; pass e.g. {name}={example}."
-        )
-    return int(value)
 
 
 def _as_float(count) -> jnp.ndarray:
@@ -74,7 +42,7 @@ def constant(value: float) -> Schedule:
     Returns:
       A schedule ``count -> value`` (a float scalar).
     """
-    value = _real("value", value, minimum=0.0, strict=True, example="1e-3")
+    value = _checks.real("value", value, minimum=0.0, strict=True, fix="pass e.g. value=1e-3")
 
     def schedule(count):
         # rate = value, whatever the count.
@@ -103,14 +71,13 @@ def exponential_decay(
     Returns:
       A schedule ``count -> rate`` (a float scalar).
     """
-    init = _real("init", init, minimum=0.0, strict=True, example="1e-2")
-    decay_rate = _real("decay_rate", decay_rate, minimum=0.0, strict=True, example="0.5")
-    transition_steps = _int("transition_steps", transition_steps, minimum=1, example="1000")
-    if not isinstance(staircase, bool):
-        raise TypeError(
-            f"staircase must be a bool, got {type(staircase).__name__} {staircase!r}; "
-            "pass staircase=True or staircase=False."
-        )
+    init = _checks.real("init", init, minimum=0.0, strict=True, fix="pass e.g. init=1e-2")
+    decay_rate = _checks.real("decay_rate", decay_rate, minimum=0.0, strict=True,
+                              fix="pass e.g. decay_rate=0.5")
+    transition_steps = _checks.integer("transition_steps", transition_steps, minimum=1,
+                                        fix="pass e.g. transition_steps=1000")
+    _checks.instance("staircase", staircase, bool, "a bool",
+                     "pass staircase=True or staircase=False")
 
     def schedule(count):
         p = _as_float(count) / transition_steps  # p = t / T
@@ -152,17 +119,18 @@ def cosine_decay(
     Returns:
       A schedule ``count -> rate`` (a float scalar).
     """
-    peak = _real("peak", peak, minimum=0.0, strict=True, example="1e-3")
-    warmup_steps = _int("warmup_steps", warmup_steps, minimum=0, example="100")
-    decay_steps = _int("decay_steps", decay_steps, minimum=1, example="10000")
+    peak = _checks.real("peak", peak, minimum=0.0, strict=True, fix="pass e.g. peak=1e-3")
+    warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=0,
+                                    fix="pass e.g. warmup_steps=100")
+    decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1,
+                                   fix="pass e.g. decay_steps=10000")
     if decay_steps <= warmup_steps:
-        raise ValueError(
-            f"decay_steps must be > warmup_steps (it is the total length, warm-up "
-            f"included), got decay_steps={decay_steps}, warmup_steps={warmup_steps}; "
-            f"pass e.g. decay_steps={warmup_steps + 1000}."
-        )
-    init = _real("init", init, minimum=0.0, strict=False, example="0.0")
-    end = _real("end", end, minimum=0.0, strict=False, example="0.0")
+        raise _checks.value_error(
+            "decay_steps", "> warmup_steps (it is the total length, warm-up included)",
+            f"decay_steps={decay_steps}, warmup_steps={warmup_steps}",
+            f"pass e.g. decay_steps={warmup_steps + 1000}")
+    init = _checks.real("init", init, minimum=0.0, strict=False, fix="pass e.g. init=0.0")
+    end = _checks.real("end", end, minimum=0.0, strict=False, fix="pass e.g. end=0.0")
     cosine_steps = decay_steps - warmup_steps
 
     def schedule(count):
@@ -208,56 +176,49 @@ def piecewise_constant(
     first = boundaries is not None or values is not None
     second = init_value is not None or boundaries_and_scales is not None
     if first == second:
-        raise ValueError(
-            "piecewise_constant takes either boundaries= and values=, or init_value= "
-            "and boundaries_and_scales=, got "
-            f"{'both forms' if first else 'neither'}; pass e.g. "
-            "piecewise_constant(boundaries=[100, 200], values=[1e-2, 1e-3, 1e-4])."
-        )
+        raise _checks.value_error(
+            "piecewise_constant's arguments",
+            "either boundaries= and values=, or init_value= and boundaries_and_scales=",
+            "both forms" if first else "neither",
+            "pass e.g. piecewise_constant(boundaries=[100, 200], values=[1e-2, 1e-3, 1e-4])")
     if second:
         if init_value is None or boundaries_and_scales is None:
-            raise ValueError(
-                "piecewise_constant needs both init_value= and boundaries_and_scales=; "
-                "pass e.g. piecewise_constant(init_value=1e-2, "
-                "boundaries_and_scales={100: 0.1, 200: 0.1})."
-            )
-        if not isinstance(boundaries_and_scales, Mapping):
-            raise TypeError(
-                "boundaries_and_scales must be a dict {boundary: scale}, got "
-                f"{type(boundaries_and_scales).__name__} {boundaries_and_scales!r}; "
-                "pass e.g. boundaries_and_scales={100: 0.1}."
-            )
-        value = _real("init_value", init_value, minimum=0.0, strict=True, example="1e-2")
+            raise _checks.value_error(
+                "piecewise_constant's second form", "both init_value= and "
+                "boundaries_and_scales=", "only one of them", "pass e.g. piecewise_constant("
+                "init_value=1e-2, boundaries_and_scales={100: 0.1, 200: 0.1})")
+        _checks.instance("boundaries_and_scales", boundaries_and_scales, Mapping,
+                         "a dict {boundary: scale}", "pass e.g. boundaries_and_scales={100: 0.1}")
+        value = _checks.real("init_value", init_value, minimum=0.0, strict=True,
+                             fix="pass e.g. init_value=1e-2")
         for b in boundaries_and_scales:  # Check the keys before sorting them.
-            _int("each key of boundaries_and_scales", b, minimum=0, example="100")
+            _checks.integer("each key of boundaries_and_scales", b, minimum=0,
+                            fix="pass e.g. boundaries_and_scales={100: 0.1}")
         boundaries, values = [], [value]
         for b, s in sorted(boundaries_and_scales.items()):
             boundaries.append(b)
-            s = _real(f"boundaries_and_scales[{b!r}]", s, minimum=0.0, strict=False,
-                      example="0.1")
+            s = _checks.real(f"boundaries_and_scales[{b!r}]", s, minimum=0.0, strict=False,
+                             fix="pass e.g. 0.1")
             values.append(values[-1] * s)
     else:
         if boundaries is None or values is None:
-            raise ValueError(
-                "piecewise_constant needs both boundaries= and values=; pass e.g. "
-                "piecewise_constant(boundaries=[100, 200], values=[1e-2, 1e-3, 1e-4])."
-            )
+            raise _checks.value_error(
+                "piecewise_constant's first form", "both boundaries= and values=",
+                "only one of them",
+                "pass e.g. piecewise_constant(boundaries=[100, 200], values=[1e-2, 1e-3, 1e-4])")
         boundaries, values = list(boundaries), list(values)
         if len(values) != len(boundaries) + 1:
-            raise ValueError(
-                f"values must have len(boundaries) + 1 = {len(boundaries) + 1} entries, "
-                f"got {len(values)}; pass one value before each boundary and one after "
-                "the last, e.g. boundaries=[100], values=[1e-2, 1e-3]."
-            )
-        values = [_real(f"values[{i}]", v, minimum=0.0, strict=False, example="1e-3")
+            raise _checks.value_error(
+                "values", f"len(boundaries) + 1 = {len(boundaries) + 1} rates",
+                f"{len(values)}", "pass one value before each boundary and one after the "
+                "last, e.g. boundaries=[100], values=[1e-2, 1e-3]")
+        values = [_checks.real(f"values[{i}]", v, minimum=0.0, strict=False, fix="pass e.g. 1e-3")
                   for i, v in enumerate(values)]
-    boundaries = [_int(f"boundaries[{i}]", b, minimum=0, example="100")
+    boundaries = [_checks.integer(f"boundaries[{i}]", b, minimum=0, fix="pass e.g. 100")
                   for i, b in enumerate(boundaries)]
     if any(b1 >= b2 for b1, b2 in zip(boundaries, boundaries[1:], strict=False)):
-        raise ValueError(
-            f"boundaries must be strictly increasing, got {boundaries}; "
-            f"sort them and drop duplicates, e.g. {sorted(set(boundaries))}."
-        )
+        raise _checks.value_error("boundaries", "strictly increasing", str(boundaries),
+                                  f"sort them and drop duplicates, e.g. {sorted(set(boundaries))}")
     boundaries_np = np.asarray(boundaries, dtype=np.int64)
     values_np = np.asarray(values, dtype=np.float64)
 

@@ -1,20 +1,27 @@
-"""Tests of jaxnn.optimizers and jaxnn.schedules, with optax (float64) as the reference.
+"""Tests of jaxnn.optimizers: registry, convergence, jit and eager, state, dtypes, clipping.
 
-Each optimizer runs through one table of checks: its 100-step trajectory against
-optax's equivalent, convergence on a convex quadratic and on Rosenbrock's
-function, jitted against eager, the state's structure across updates, and
-parameter dtypes. Trajectories run inside one jitted ``lax.scan`` each, to keep
-compile time (most of this file's runtime) low.
+Each optimizer runs through one table of checks: convergence on a convex quadratic and on
+Rosenbrock's function, jitted and eager (chex variants), the state's structure across
+updates, and parameter dtypes. The tables that need no tuning are built from the registry
+``O.NAMES``, so a new optimizer is checked by them without an edit here. Runs of many steps
+are one jitted ``lax.scan`` each, to keep compile time (most of this file's runtime) low.
+The checks against optax (trajectories, and the adapters to and from optax) are in
+tests/test_optimizers_optax.py; lookup by name and bad inputs in
+tests/test_optimizer_arguments.py.
 """
 
+import inspect
 import math
+import re
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from absl.testing import parameterized
 
 from jaxnn import optimizers as O
 from jaxnn import schedules as S
@@ -71,8 +78,9 @@ def descend(opt, f, params, steps):
     return run(params)
 
 
-# One table of optimizers, run through the same checks.
-OPTIMIZERS = {
+# One table of optimizers, run through the same checks: every registered one (with its
+# defaults unless tuned below), and the variants a name alone does not build.
+OPTIMIZERS = {name: (lambda name=name: O.get(name, 0.01)) for name in O.NAMES} | {
     "sgd": lambda: O.sgd(0.1),
     "momentum": lambda: O.momentum(0.1, beta=0.9),
     "nesterov": lambda: O.nesterov(0.1, beta=0.9),
@@ -83,102 +91,23 @@ OPTIMIZERS = {
     "clip(adam)": lambda: O.clip_by_global_norm(0.5, O.adam(0.01)),
 }
 
+
 # ---------------------------------------------------------------------------
-# Trajectories equal optax's, float64.
-
-LR, BETA = 0.05, 0.9
-SCHEDULE = S.cosine_decay(0.1, 80, warmup_steps=10, init=0.01, end=0.001)
-OPTAX_PAIRS = {
-    "sgd": (lambda: O.sgd(LR), lambda: optax.sgd(LR)),
-    # EWA V = (1 − β) v of optax's heavy-ball trace v = g + βv, so α' = α (1 − β).
-    "momentum": (lambda: O.momentum(LR, BETA), lambda: optax.sgd(LR * (1 - BETA), BETA)),
-    "nesterov": (
-        lambda: O.nesterov(LR, BETA),
-        lambda: optax.sgd(LR * (1 - BETA), BETA, nesterov=True),
-    ),
-    # optax's default eps_in_sqrt=True divides by √(S + ε); ours is √S + ε.
-    "rmsprop": (
-        lambda: O.rmsprop(LR, beta=0.8, eps=1e-3),
-        lambda: optax.rmsprop(LR, decay=0.8, eps=1e-3, eps_in_sqrt=False),
-    ),
-    "adam": (
-        lambda: O.adam(LR, beta1=0.8, beta2=0.99, eps=1e-3),
-        lambda: optax.adam(LR, b1=0.8, b2=0.99, eps=1e-3),
-    ),
-    "adamw": (
-        lambda: O.adamw(LR, weight_decay=0.1),
-        lambda: optax.adamw(LR, weight_decay=0.1),
-    ),
-    "adamw+mask": (
-        lambda: O.adamw(LR, weight_decay=0.1, mask=weights_only),
-        lambda: optax.adamw(LR, weight_decay=0.1, mask=weights_only),
-    ),
-    # One schedule, given to both: update t uses schedule(t − 1) in both libraries.
-    "adam+schedule": (lambda: O.adam(SCHEDULE), lambda: optax.adam(SCHEDULE)),
-    "clip(adam)": (
-        lambda: O.clip_by_global_norm(1.0, O.adam(LR)),
-        lambda: optax.chain(optax.clip_by_global_norm(1.0), optax.adam(LR)),
-    ),
-}
+# The registry.
 
 
-@pytest.mark.parametrize("name", OPTAX_PAIRS)
-def test_trajectory_equals_optax(x64, name):
-    ours, ref = (make() for make in OPTAX_PAIRS[name])
-    params = make_params(jnp.float64)
-    steps = 100
-    # Gradients of the quadratic plus fresh noise each step, so they vary in size and sign.
-    noises = jax.tree.map(
-        lambda p: jax.random.normal(jax.random.PRNGKey(p.size), (steps, *p.shape)), params
-    )
-
-    def grads(p, noise):
-        return jax.tree.map(jnp.add, jax.grad(quadratic)(p), noise)
-
-    def ours_step(p, s, noise):
-        return ours.update(grads(p, noise), s, p)
-
-    def ref_step(p, s, noise):
-        updates, s = ref.update(grads(p, noise), s, p)
-        return optax.apply_updates(p, updates), s
-
-    def both():
-        return (trajectory(ours_step, params, ours.init(params), noises),
-                trajectory(ref_step, params, ref.init(params), noises))
-
-    ((_, state), got), (_, want) = jax.jit(both)()  # One compilation for both.
-    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        assert g.dtype == jnp.float64
-        if name == "sgd":
-            np.testing.assert_array_equal(g, w)  # The same operations: bit for bit.
-        else:
-            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
-    assert int(state.count) == steps
+def test_the_registry_is_the_one_list_of_names():
+    assert O.NAMES == tuple(O.OPTIMIZERS)
+    for name, factory in O.OPTIMIZERS.items():
+        assert getattr(O, name) is factory and name in O.__all__
+        assert isinstance(factory(0.1), O.Optimizer)
+        assert next(iter(inspect.signature(factory).parameters)) == "learning_rate"
 
 
-def test_float32_adam_tracks_its_float64_trajectory():
-    """Bias correction as −expm1(t ln β): in float32, 1 − 0.999^t loses digits for small t
-    (that form drifts 7e-6 from the float64 trajectory here; −expm1 stays within 1e-6)."""
-    steps = 100
-    params = make_params(jnp.float32)
-    noises = jax.tree.map(
-        lambda p: jax.random.normal(jax.random.PRNGKey(p.size), (steps, *p.shape), p.dtype),
-        params,
-    )
-    opt = O.adam(0.05)
-
-    def step(p, s, noise):
-        return opt.update(jax.tree.map(jnp.add, jax.grad(quadratic)(p), noise), s, p)
-
-    def run(params, noises):
-        return trajectory(step, params, opt.init(params), noises)[1]
-
-    got = jax.jit(run)(params, noises)  # x64 off: every computation in float32
-    with jax.enable_x64(True):
-        want = jax.jit(run)(*jax.tree.map(lambda x: x.astype(jnp.float64), (params, noises)))
-    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        assert g.dtype == jnp.float32 and w.dtype == jnp.float64
-        np.testing.assert_allclose(g, w, rtol=0, atol=1e-6)
+def test_every_registered_optimizer_has_reference_cases():
+    """The tuned tables below (optax trajectory or convergence) must cover every name."""
+    missing = [n for n in O.NAMES if n not in CONVEX or n not in ROSENBROCK]
+    assert not missing, f"add convergence cases (CONVEX, ROSENBROCK) for {missing}"
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +149,7 @@ def test_converges_on_rosenbrock(x64, name):
 
 
 # ---------------------------------------------------------------------------
-# jit, state structure, count, learning rate.
+# jit and eager, state structure, count, learning rate.
 
 
 def random_grads(params, step):
@@ -232,34 +161,37 @@ def random_grads(params, step):
     )
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
-def test_jit_equals_eager_and_state_keeps_its_structure(name):
-    opt = OPTIMIZERS[name]()
-    params = make_params()
-    state0 = opt.init(params)
-    assert isinstance(opt, O.Optimizer)
-    assert state0.count.dtype == jnp.int32 and int(state0.count) == 0
-    update = jax.jit(opt.update)
-    p, s = params, state0
-    for k in range(1, 4):
-        grads = random_grads(params, k)
-        eager_p, eager_s = opt.update(grads, s, p)
-        p, s = update(grads, s, p)
-        # One update from the same inputs: parameters agree to 1 ulp (XLA may fuse a·b + c
-        # into one rounding under jit). Moments to 1 ulp of their largest entry: where
-        # βV and (1 − β)g nearly cancel, that rounding is many ulps of the small result.
-        for e, j in zip(jax.tree.leaves(eager_p), jax.tree.leaves(p), strict=True):
-            np.testing.assert_array_max_ulp(e, j, maxulp=1)
-        for e, j in zip(jax.tree.leaves(eager_s), jax.tree.leaves(s), strict=True):
-            ulp = np.finfo(e.dtype).eps * np.max(np.abs(e)) if e.dtype != jnp.int32 else 0
-            np.testing.assert_allclose(j, e, rtol=0, atol=ulp)
-        # Same treedef, leaf shapes and dtypes as after init; count is int32 and counts.
-        assert jax.tree.structure(s) == jax.tree.structure(state0)
-        assert [(x.shape, x.dtype) for x in jax.tree.leaves(s)] == [
-            (x.shape, x.dtype) for x in jax.tree.leaves(state0)
-        ]
-        assert s.count.dtype == jnp.int32 and int(s.count) == k
-        assert jax.tree.structure(p) == jax.tree.structure(params)
+class UpdateVariantsTest(chex.TestCase):
+    """Every optimizer of the table, its update jitted and not (chex variants)."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.named_parameters(
+        *((re.sub(r"\W+", "_", name), name) for name in OPTIMIZERS))
+    def test_update_equals_eager_and_keeps_the_state_structure(self, name):
+        opt = OPTIMIZERS[name]()
+        params = make_params()
+        state0 = opt.init(params)
+        assert isinstance(opt, O.Optimizer)
+        assert state0.count.dtype == jnp.int32 and int(state0.count) == 0
+        update = self.variant(opt.update)
+        p, s = params, state0
+        for k in range(1, 4):
+            grads = random_grads(params, k)
+            eager_p, eager_s = opt.update(grads, s, p)
+            p, s = update(grads, s, p)
+            # One update from the same inputs: parameters agree to 1 ulp (XLA may fuse
+            # a·b + c into one rounding under jit). Moments to 1 ulp of their largest entry:
+            # where βV and (1 − β)g nearly cancel, that rounding is many ulps of the result.
+            for e, j in zip(jax.tree.leaves(eager_p), jax.tree.leaves(p), strict=True):
+                np.testing.assert_array_max_ulp(e, j, maxulp=1)
+            for e, j in zip(jax.tree.leaves(eager_s), jax.tree.leaves(s), strict=True):
+                ulp = np.finfo(e.dtype).eps * np.max(np.abs(e)) if e.dtype != jnp.int32 else 0
+                np.testing.assert_allclose(j, e, rtol=0, atol=ulp)
+            # Same treedef, leaf shapes and dtypes as after init; count is int32 and counts.
+            chex.assert_trees_all_equal_structs(s, state0)
+            chex.assert_trees_all_equal_shapes_and_dtypes(s, state0)
+            assert s.count.dtype == jnp.int32 and int(s.count) == k
+            chex.assert_trees_all_equal_structs(p, params)
 
 
 def test_learning_rate_field_holds_the_rate_of_the_last_update():
@@ -284,6 +216,15 @@ def test_count_saturates_instead_of_wrapping():
     new, state = opt.update(jnp.ones(2), state, params)
     assert int(state.count) == np.iinfo(np.int32).max
     assert np.all(np.isfinite(new))
+
+
+@pytest.mark.parametrize("name", O.NAMES)
+def test_a_state_of_another_optimizer_is_refused(name):
+    other = O.NAMES[(O.NAMES.index(name) + 1) % len(O.NAMES)]
+    params = make_params()
+    opt, state = O.get(name, 0.1), O.get(other, 0.1).init(params)
+    with pytest.raises(TypeError, match=r"state must be this optimizer's own state"):
+        opt.update(params, state, params)
 
 
 # ---------------------------------------------------------------------------
@@ -329,9 +270,7 @@ def test_low_precision_update_is_computed_in_float32_and_rounded_once():
     def want(w, g):  # W = W − α g in float32, one rounding to bfloat16.
         return (w.astype(jnp.float32) - jnp.float32(0.01) * g.astype(jnp.float32)).astype(w.dtype)
 
-    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(jax.tree.map(want, params, grads)),
-                    strict=True):
-        np.testing.assert_array_equal(np.asarray(g, np.float32), np.asarray(w, np.float32))
+    chex.assert_trees_all_equal(got, jax.tree.map(want, params, grads))
 
 
 def test_float64_params_stay_float64(x64):
@@ -344,7 +283,7 @@ def test_float64_params_stay_float64(x64):
 
 
 def test_integer_params_are_rejected():
-    with pytest.raises(TypeError, match=r"floating-point arrays, got dtype int32 at params\[1\]"):
+    with pytest.raises(TypeError, match=r"params\[1\] must be a floating-point array; got int32"):
         O.adam(0.1).init((jnp.zeros(2), jnp.zeros(2, jnp.int32)))
 
 
@@ -362,8 +301,9 @@ def test_clip_reports_the_norm_and_rescales_to_max_norm_when_above():
     assert float(state.global_norm) == pytest.approx(norm, rel=1e-6)
     clipped = jax.tree.map(jnp.subtract, params, new)
     assert float(O.global_norm(clipped)) == pytest.approx(1.0, rel=1e-5)
-    for c, g in zip(jax.tree.leaves(clipped), jax.tree.leaves(grads), strict=True):
-        np.testing.assert_allclose(c, g / norm, rtol=1e-4, atol=1e-6)  # same direction
+    # Same direction as g.
+    chex.assert_trees_all_close(clipped, jax.tree.map(lambda g: g / norm, grads), rtol=1e-4,
+                                atol=1e-6)
 
 
 def test_clip_leaves_small_gradients_untouched():
@@ -372,8 +312,7 @@ def test_clip_leaves_small_gradients_untouched():
     opt = O.clip_by_global_norm(100.0, O.sgd(1.0))
     new, state = opt.update(grads, opt.init(params), params)
     want, _ = O.sgd(1.0).update(grads, O.sgd(1.0).init(params), params)
-    for n, w in zip(jax.tree.leaves(new), jax.tree.leaves(want), strict=True):
-        np.testing.assert_array_equal(n, w)
+    chex.assert_trees_all_equal(new, want)
     assert float(state.global_norm) == pytest.approx(float(O.global_norm(grads)))
 
 
@@ -382,8 +321,7 @@ def test_clip_with_zero_gradients_is_finite():
     opt = O.clip_by_global_norm(1.0, O.adam(0.1))
     new, state = opt.update(jax.tree.map(jnp.zeros_like, params), opt.init(params), params)
     assert float(state.global_norm) == 0.0
-    for n, p in zip(jax.tree.leaves(new), jax.tree.leaves(params), strict=True):
-        np.testing.assert_array_equal(n, p)
+    chex.assert_trees_all_equal(new, params)
 
 
 def test_global_norm_equals_optax_and_numpy(x64):
@@ -392,192 +330,3 @@ def test_global_norm_equals_optax_and_numpy(x64):
     assert float(O.global_norm(tree)) == pytest.approx(np.linalg.norm(flat), rel=1e-15)
     assert float(O.global_norm(tree)) == pytest.approx(float(optax.tree.norm(tree)), rel=1e-15)
     assert float(O.global_norm(())) == 0.0
-
-
-# ---------------------------------------------------------------------------
-# Lookup by name.
-
-
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"])
-def test_get_builds_the_named_optimizer(name):
-    params = make_params()
-    grads = random_grads(params, 0)
-    direct = getattr(O, name)(0.05)
-    looked_up = O.get(name, 0.05)
-    a, _ = direct.update(grads, direct.init(params), params)
-    b, _ = looked_up.update(grads, looked_up.init(params), params)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(x, y)
-
-
-def test_get_passes_hyperparameters():
-    state = O.get("adamw", 0.1, beta2=0.99, weight_decay=0.0).init(jnp.zeros(1))
-    assert isinstance(state, O.AdamWState)
-
-
-# ---------------------------------------------------------------------------
-# Schedules.
-
-COUNTS = [0, 1, 2, 5, 9, 10, 11, 37, 79, 80, 81, 200]
-
-
-def cosine_by_hand(t, peak=0.1, decay_steps=80, warmup=10, init=0.01, end=0.001):
-    if t < warmup:
-        return init + (peak - init) * t / warmup
-    tau = min(t - warmup, decay_steps - warmup)
-    return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * tau / (decay_steps - warmup)))
-
-
-SCHEDULES = {
-    "constant": (S.constant(0.3), lambda t: 0.3),
-    "exponential": (S.exponential_decay(0.1, 0.5, 10), lambda t: 0.1 * 0.5 ** (t / 10)),
-    "exponential staircase": (
-        S.exponential_decay(0.1, 0.5, 10, staircase=True),
-        lambda t: 0.1 * 0.5 ** (t // 10),
-    ),
-    "cosine with warm-up": (S.cosine_decay(0.1, 80, 10, init=0.01, end=0.001), cosine_by_hand),
-    "cosine": (
-        S.cosine_decay(0.1, 80),
-        lambda t: 0.05 * (1 + math.cos(math.pi * min(t, 80) / 80)),
-    ),
-    "piecewise values": (
-        S.piecewise_constant(boundaries=[10, 80], values=[0.1, 0.01, 0.001]),
-        lambda t: 0.1 if t < 10 else 0.01 if t < 80 else 0.001,
-    ),
-    "piecewise scales": (
-        S.piecewise_constant(init_value=0.1, boundaries_and_scales={80: 0.5, 10: 0.1}),
-        lambda t: 0.1 if t < 10 else 0.01 if t < 80 else 0.005,
-    ),
-}
-
-
-@pytest.mark.parametrize("name", SCHEDULES)
-def test_schedule_equals_its_formula_eager_and_jitted(name):
-    schedule, formula = SCHEDULES[name]
-    want = np.array([formula(t) for t in COUNTS])
-    eager = np.array([float(schedule(t)) for t in COUNTS])
-    counts = jnp.array(COUNTS, jnp.int32)
-    jitted = jax.jit(jax.vmap(schedule))(counts)  # traced int32 counts: no Python branching
-    np.testing.assert_allclose(eager, want, rtol=1e-6)
-    np.testing.assert_allclose(jitted, want, rtol=1e-6)
-
-
-OPTAX_SCHEDULES = {
-    "exponential": (
-        S.exponential_decay(0.1, 0.5, 10),
-        optax.exponential_decay(0.1, transition_steps=10, decay_rate=0.5),
-    ),
-    "exponential staircase": (
-        S.exponential_decay(0.1, 0.5, 10, staircase=True),
-        optax.exponential_decay(0.1, transition_steps=10, decay_rate=0.5, staircase=True),
-    ),
-    "cosine with warm-up": (
-        S.cosine_decay(0.1, 80, warmup_steps=10, init=0.01, end=0.001),
-        optax.warmup_cosine_decay_schedule(0.01, 0.1, 10, 80, end_value=0.001),
-    ),
-    "piecewise": (
-        S.piecewise_constant(init_value=0.1, boundaries_and_scales={10: 0.1, 80: 0.5}),
-        optax.piecewise_constant_schedule(0.1, {10: 0.1, 80: 0.5}),
-    ),
-}
-
-
-@pytest.mark.parametrize("name", OPTAX_SCHEDULES)
-def test_schedule_equals_optax(name):
-    ours, ref = OPTAX_SCHEDULES[name]
-    counts = jnp.arange(0, 120, dtype=jnp.int32)
-    # optax computes in float32 even under x64, and its cosine form 1 + cos(π τ / D)
-    # loses digits near the end: 1e-6 relative or 1e-8 absolute.
-    np.testing.assert_allclose(jax.vmap(ours)(counts), jax.vmap(ref)(counts), rtol=1e-6,
-                               atol=1e-8)
-
-
-# ---------------------------------------------------------------------------
-# Bad inputs: each raises with a message saying what was expected and what came.
-
-BAD_INPUTS = [
-    (lambda: O.sgd(0.0), ValueError, r"learning_rate must be finite and > 0, got 0\.0"),
-    (lambda: O.adam(-1e-3), ValueError, r"learning_rate must be finite and > 0, got -0\.001"),
-    (lambda: O.adam(float("nan")), ValueError, r"learning_rate must be finite and > 0, got nan"),
-    (lambda: O.rmsprop(float("inf")), ValueError, r"learning_rate must be .* got inf"),
-    (lambda: O.sgd("fast"), TypeError, r"learning_rate must be a positive float or a schedule"),
-    (lambda: O.sgd(True), TypeError, r"a schedule \(a callable count -> rate\), got bool True"),
-    (lambda: O.momentum(0.1, beta=1.0), ValueError, r"beta must be in \[0, 1\), got 1\.0"),
-    (lambda: O.nesterov(0.1, beta=-0.1), ValueError, r"beta must be in \[0, 1\), got -0\.1"),
-    (lambda: O.adam(0.1, beta1=1.5), ValueError, r"beta1 must be in \[0, 1\), got 1\.5"),
-    (lambda: O.adamw(0.1, beta2=1.0), ValueError, r"beta2 must be in \[0, 1\), got 1\.0"),
-    (lambda: O.adam(0.1, beta1="0.9"), TypeError, r"beta1 must be a real number, got str"),
-    (lambda: O.rmsprop(0.1, eps=-1e-8), ValueError, r"eps must be finite and >= 0, got -1e-08"),
-    (lambda: O.adam(0.1, eps=float("nan")), ValueError, r"eps must be finite and >= 0, got nan"),
-    (lambda: O.adamw(0.1, weight_decay=-0.1), ValueError, r"weight_decay must be finite and >= 0"),
-    (lambda: O.adamw(0.1, mask=[True]), TypeError, r"mask must be None or a function"),
-    (lambda: O.clip_by_global_norm(0.0, O.sgd(0.1)), ValueError,
-     r"max_norm must be finite and > 0, got 0\.0"),
-    (lambda: O.clip_by_global_norm(-1, O.sgd(0.1)), ValueError,
-     r"max_norm must be finite and > 0, got -1\.0"),
-    (lambda: O.clip_by_global_norm(float("inf"), O.sgd(0.1)), ValueError,
-     r"max_norm must be finite and > 0, got inf"),
-    (lambda: O.clip_by_global_norm(1.0, O.sgd), TypeError,
-     r"inner must be an Optimizer, got function"),
-    (lambda: O.get("adamm", 0.1), ValueError,
-     r"unknown optimizer 'adamm'; expected one of sgd, momentum, nesterov, rmsprop, adam, adamw"),
-    (lambda: O.get("adam", 0.1, beta=0.9), TypeError,
-     r"optimizer 'adam' got unknown hyper-parameter\(s\) 'beta'; it takes beta1, beta2, eps"),
-    (lambda: O.get("sgd", 0.1, momentum=0.9), TypeError,
-     r"optimizer 'sgd' got unknown hyper-parameter\(s\) 'momentum'; it takes none"),
-    (lambda: O.get("adam", "x"), TypeError, r"learning_rate must be a positive float"),
-    (lambda: O.learning_rate((1, 2)), TypeError,
-     r"expects the state of a jaxnn optimizer, got tuple"),
-    (lambda: S.constant(0.0), ValueError, r"value must be finite and > 0, got 0\.0"),
-    (lambda: S.constant("1e-3"), TypeError, r"value must be a real number, got str"),
-    (lambda: S.exponential_decay(0.0, 0.5, 10), ValueError, r"init must be finite and > 0"),
-    (lambda: S.exponential_decay(0.1, 0.0, 10), ValueError, r"decay_rate must be finite and > 0"),
-    (lambda: S.exponential_decay(0.1, 0.5, 0), ValueError,
-     r"transition_steps must be an int >= 1, got 0"),
-    (lambda: S.exponential_decay(0.1, 0.5, 2.5), TypeError,
-     r"transition_steps must be an int, got float 2\.5"),
-    (lambda: S.exponential_decay(0.1, 0.5, 10, staircase="yes"), TypeError,
-     r"staircase must be a bool, got str 'yes'"),
-    (lambda: S.cosine_decay(-0.1, 100), ValueError, r"peak must be finite and > 0, got -0\.1"),
-    (lambda: S.cosine_decay(0.1, 10, warmup_steps=10), ValueError,
-     r"decay_steps must be > warmup_steps .* got decay_steps=10, warmup_steps=10"),
-    (lambda: S.cosine_decay(0.1, 100, warmup_steps=-1), ValueError,
-     r"warmup_steps must be an int >= 0, got -1"),
-    (lambda: S.cosine_decay(0.1, 100, end=-0.1), ValueError, r"end must be finite and >= 0"),
-    (lambda: S.cosine_decay(0.1, 100, init=float("nan")), ValueError,
-     r"init must be finite and >= 0, got nan"),
-    (lambda: S.piecewise_constant(), ValueError, r"either boundaries= and values=, .* got neither"),
-    (lambda: S.piecewise_constant(boundaries=[1], values=[1.0, 2.0], init_value=1.0),
-     ValueError, r"got both forms"),
-    (lambda: S.piecewise_constant(boundaries=[1]), ValueError,
-     r"needs both boundaries= and values="),
-    (lambda: S.piecewise_constant(init_value=0.1), ValueError,
-     r"needs both init_value= and boundaries_and_scales="),
-    (lambda: S.piecewise_constant(boundaries=[10, 20], values=[1.0, 2.0]), ValueError,
-     r"values must have len\(boundaries\) \+ 1 = 3 entries, got 2"),
-    (lambda: S.piecewise_constant(boundaries=[20, 10], values=[1.0, 2.0, 3.0]), ValueError,
-     r"boundaries must be strictly increasing, got \[20, 10\]"),
-    (lambda: S.piecewise_constant(boundaries=[-1], values=[1.0, 2.0]), ValueError,
-     r"boundaries\[0\] must be an int >= 0, got -1"),
-    (lambda: S.piecewise_constant(boundaries=[1], values=[1.0, -2.0]), ValueError,
-     r"values\[1\] must be finite and >= 0, got -2\.0"),
-    (lambda: S.piecewise_constant(init_value=0.1, boundaries_and_scales={10: -0.5}),
-     ValueError, r"boundaries_and_scales\[10\] must be finite and >= 0, got -0\.5"),
-    (lambda: S.piecewise_constant(init_value=0.1, boundaries_and_scales={"10": 0.5}),
-     TypeError, r"each key of boundaries_and_scales must be an int, got str '10'"),
-    (lambda: S.piecewise_constant(init_value=0.1, boundaries_and_scales=[(10, 0.5)]),
-     TypeError, r"boundaries_and_scales must be a dict \{boundary: scale\}, got list"),
-]
-
-
-@pytest.mark.parametrize(("build", "error", "message"), BAD_INPUTS)
-def test_bad_input_raises_a_clear_error(build, error, message):
-    with pytest.raises(error, match=message):
-        build()
-
-
-def test_adamw_mask_with_the_wrong_structure_is_rejected():
-    opt = O.adamw(0.1, mask=lambda params: (True,))
-    params = make_params()
-    with pytest.raises(ValueError, match=r"mask\(params\) must have the structure of params"):
-        opt.update(params, opt.init(params), params)
