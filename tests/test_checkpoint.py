@@ -162,13 +162,17 @@ def test_layout_on_disk(tmp_path):
     assert (8 + n) % 8 == 0  # the buffer starts aligned
     header, buffer = _split(path)
     meta = header.pop("__metadata__")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", meta.pop("checksum"))
     assert meta == _jaxnn_metadata(step=9, leaves=10, type_name="AdamState", user=USER)
-    assert list(header)[:4] == ["params.1.W", "params.1.b", "params.2.W", "params.2.b"]
-    assert header["params.1.W"] == {"dtype": "F32", "shape": [5, 3], "data_offsets": [0, 60]}
+    # The safetensors package lays the tensors out (by dtype, then name), not jaxnn.
+    assert set(header) == {f"params.{l}.{f}" for l in (1, 2) for f in "Wb"} | {
+        f"opt_state.{i}" for i in range(10)}
+    begin, end = header["params.1.W"]["data_offsets"]
+    assert header["params.1.W"] == {"dtype": "F32", "shape": [5, 3], "data_offsets": [begin, begin + 60]}
     assert header["opt_state.0"]["dtype"] == "I32" and header["opt_state.0"]["shape"] == []
     assert header["opt_state.1"]["shape"] == []  # learning_rate
     assert max(e["data_offsets"][1] for e in header.values()) == len(buffer)
-    W1 = np.frombuffer(buffer[:60], "<f4").reshape(5, 3)
+    W1 = np.frombuffer(buffer[begin:end], "<f4").reshape(5, 3)
     np.testing.assert_array_equal(W1, np.asarray(params[0].W))
 
 
@@ -189,7 +193,9 @@ def test_safetensors_reads_ours(tmp_path, dtype):
     for name, array in expected.items():
         assert tensors[name].dtype == array.dtype and tensors[name].tobytes() == array.tobytes()
     with safetensors.safe_open(path, framework="numpy") as f:
-        assert f.metadata() == _jaxnn_metadata(step=5, leaves=10, type_name="AdamState", user=USER)
+        meta = f.metadata()
+    assert meta.pop("checksum").startswith("sha256:")
+    assert meta == _jaxnn_metadata(step=5, leaves=10, type_name="AdamState", user=USER)
 
 
 def test_safetensors_reads_our_bfloat16(tmp_path):
@@ -250,7 +256,7 @@ def _fail_on_call(k, real):
 @pytest.mark.parametrize(
     "target, k",
     [
-        ("_little_endian_bytes", 3),  # mid-write, after the header and two tensors
+        ("os.write", 2),  # mid-write, after the header
         ("os.fsync", 1),  # flushing the temporary file
         ("os.chmod", 1),
         ("os.replace", 1),  # the rename itself
@@ -259,9 +265,8 @@ def _fail_on_call(k, real):
 def test_failed_save_leaves_previous_checkpoint(previous, monkeypatch, target, k):
     path, old = previous
     params, state = _trained(updates=2)
-    owner = os if target.startswith("os.") else checkpoint
     name = target.removeprefix("os.")
-    monkeypatch.setattr(owner, name, _fail_on_call(k, getattr(owner, name)))
+    monkeypatch.setattr(os, name, _fail_on_call(k, getattr(os, name)))
     with pytest.raises(Boom):
         checkpoint.save(path, params, state, net=NET, step=2)
     monkeypatch.undo()
@@ -271,10 +276,10 @@ def test_failed_save_leaves_previous_checkpoint(previous, monkeypatch, target, k
 def test_interrupted_save_leaves_previous_checkpoint(previous, monkeypatch):
     path, old = previous
 
-    def interrupt(array):
+    def interrupt(fd, data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint, "_little_endian_bytes", interrupt)
+    monkeypatch.setattr(os, "write", interrupt)
     with pytest.raises(KeyboardInterrupt):
         checkpoint.save(path, *_trained(updates=2), net=NET, step=2)
     monkeypatch.undo()
@@ -530,13 +535,14 @@ def test_opt_state_like_that_does_not_fit(tmp_path):
     prefix = re.escape(f"{path}: ")
     other_params, _ = _trained(net=jaxnn.mlp((3, 7, 2)), updates=0)
     cases = [
-        (optimizers.sgd(0.1).init(params), r"optimizer state is a AdamState, but opt_state_like is a SgdState"),
+        (optimizers.sgd(0.1).init(params),
+         r"holds the optimizer state of adam \(AdamState\), but the one expected is of sgd \(SgdState\)"),
         (ADAM.init(other_params),
-         r"opt_state leaf 2 \(AdamState\.velocity\[0\]\.W\) has shape \(5, 3\) in the checkpoint; opt_state_like has \(7, 3\)"),
+         r"opt_state leaf 2 \(AdamState\.velocity\[0\]\.W\) has shape \(5, 3\) in the checkpoint; the optimizer state expected has \(7, 3\)"),
         (state._replace(count=jnp.zeros((), jnp.int16)),
-         r"opt_state leaf 0 \(AdamState\.count\) has dtype int32 in the checkpoint; opt_state_like has int16"),
+         r"opt_state leaf 0 \(AdamState\.count\) has dtype int32 in the checkpoint; the optimizer state expected has int16"),
         (state._replace(velocity=state.velocity[:1]),
-         r"optimizer state has 10 leaves in the checkpoint; opt_state_like \(AdamState\) has 8"),
+         r"optimizer state has 10 leaves in the checkpoint; the AdamState expected has 8"),
     ]
     for template, match in cases:
         with pytest.raises(ValueError, match=prefix + match):
@@ -547,7 +553,8 @@ def test_opt_state_like_that_does_not_fit(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
-# Random damage: a ValueError or a successful load, nothing else, never a hang.
+# Random damage: a ValueError or a successful load, nothing else, never a hang; damaged
+# tensor data never loads (the checksum), except from files written without one.
 
 
 @pytest.fixture(scope="module")
@@ -581,9 +588,11 @@ def test_random_byte_flip_loads_or_raises_value_error(damaged, position, mask):
         try:
             ckpt = checkpoint.load(scratch, opt_state_like=template)
         except ValueError as e:
-            assert position < data_start, f"a flip in the data region must load: {e}"
             assert str(e).startswith(f"{scratch}: ")
+            if position >= data_start:
+                assert "is damaged: its tensor data does not match its checksum" in str(e)
         else:
+            assert position < data_start, "a flip in the tensor data must fail the checksum"
             assert len(ckpt.params) == NET.num_layers
 
 
@@ -594,9 +603,19 @@ def test_flip_in_data_region_changes_exactly_that_value(damaged, position):
     flipped = bytearray(raw)
     flipped[i] ^= 0x01
     scratch.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match=re.escape(f"{scratch}: is damaged: its tensor data does not match its checksum")):
+        checkpoint.load(scratch, opt_state_like=state)
+    # A file written without a checksum (before there was one) loads the flipped value.
+    header, buffer = _split(scratch)
+    del header["__metadata__"]["checksum"]
+    scratch.write_bytes(_join(header, buffer))
     ckpt = checkpoint.load(scratch, opt_state_like=state)
-    loaded = b"".join(np.asarray(x).tobytes() for x in jax.tree.leaves((ckpt.params, ckpt.opt_state)))
-    assert loaded == bytes(flipped[data_start:])
+    names = list(_param_arrays(ckpt.params)) + [f"opt_state.{i}" for i in range(len(jax.tree.leaves(state)))]
+    loaded = jax.tree.leaves((ckpt.params, ckpt.opt_state))
+    for name, x in zip(names, loaded, strict=True):  # each tensor from its own bytes of the file
+        begin, end = header[name]["data_offsets"]
+        assert np.asarray(x).tobytes() == buffer[begin:end], name
+    assert buffer == bytes(flipped[data_start:])
 
 
 # ---------------------------------------------------------------------------------------
