@@ -172,11 +172,11 @@ def test_corrupt_gzip(tmp_path):
 
 
 def test_write_idx_rejects_bad_input(tmp_path):
-    with pytest.raises(TypeError, match=r"expected an array of dtype .*got bool"):
+    with pytest.raises(TypeError, match=r"array of write_idx must be of dtype .*; got dtype bool"):
         data.write_idx(tmp_path / "b", np.zeros(3, dtype=bool))
-    with pytest.raises(ValueError, match=r"1 to 4 dimensions, each positive, got shape \(0, 3"):
+    with pytest.raises(ValueError, match=r"1 to 4 dimensions, each positive; got shape \(0, 3"):
         data.write_idx(tmp_path / "b", np.zeros((0, 3), dtype=np.uint8))
-    with pytest.raises(TypeError, match=r"read_idx expected a path .* got int"):
+    with pytest.raises(TypeError, match=r"source of read_idx must be a path .*; got int"):
         data.read_idx(3)
 
 
@@ -298,16 +298,16 @@ def test_one_hot():
 @pytest.mark.parametrize(
     "labels, match",
     [
-        (np.array([0, 3, -1]), r"expected labels in \[0, 3\), got min -1 and max 3"),
-        (np.array([0.0, 1.0]), r"expected integer class labels, got dtype float64"),
-        (np.array([[0], [1]]), r"expected labels of shape \(m,\), got \(2, 1\)"),
-        (np.array([0]), r"expected num_classes >= 1, got 0"),
+        (np.array([0, 3, -1]), r"labels of one_hot must be in \[0, 3\); got min -1 and max 3"),
+        (np.array([0.0, 1.0]), r"labels of one_hot must be integer class labels; got dtype float64"),
+        (np.array([[0], [1]]), r"labels of one_hot must be of shape \(m,\); got \(2, 1\)"),
+        (np.array([0]), r"num_classes of one_hot must be a positive int; got 0"),
     ],
 )
 def test_one_hot_rejects(labels, match):
     with pytest.raises(ValueError, match=match):
         data.one_hot(labels, 0 if "num_classes" in match else 3)
-    with pytest.raises(TypeError, match=r"expected num_classes as an int, got 2.0"):
+    with pytest.raises(TypeError, match=r"num_classes of one_hot must be a positive int; got float 2.0"):
         data.one_hot(np.array([0]), 2.0)
 
 
@@ -336,9 +336,9 @@ def test_standardize_mnist_pixels(sample):
 
 
 def test_standardize_rejects():
-    with pytest.raises(ValueError, match=r"expected x_train of shape \(m, n\).*got \(3,\)"):
+    with pytest.raises(ValueError, match=r"x_train of standardize must be of shape \(m, n\).*; got \(3,\)"):
         data.standardize(np.zeros(3))
-    with pytest.raises(ValueError, match=r"\(m_i, 2\) like x_train, got \(4, 3\) for others\[0\]"):
+    with pytest.raises(ValueError, match=r"others\[0\] of standardize must be of shape \(m_i, 2\) like x_train; got \(4, 3\)"):
         data.standardize(np.zeros((3, 2)), np.zeros((4, 3)))
 
 
@@ -376,8 +376,8 @@ def test_train_val_split_regression_targets():
     [
         ({}, r"exactly one of val_fraction or val_size"),
         ({"val_fraction": 0.1, "val_size": 2}, r"exactly one of val_fraction or val_size"),
-        ({"val_fraction": 1.5}, r"expected 0 < val_fraction < 1, got 1.5"),
-        ({"val_size": 10}, r"1 to m - 1 = 9 rows, got 10"),
+        ({"val_fraction": 1.5}, r"val_fraction of train_val_split must be in \(0, 1\); got 1.5"),
+        ({"val_size": 10}, r"1 to m - 1 = 9 rows; got 10"),
         ({"val_size": 2, "stratify": True, "y": np.zeros(10)}, r"pass stratify=False"),
     ],
 )
@@ -426,9 +426,9 @@ def test_cubic():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: data.two_spirals(0), r"two_spirals expected n.*>= 1, got 0"),
-        (lambda: data.two_spirals(10, noise=-1), r"noise .* >= 0, got -1"),
-        (lambda: data.cubic(10, 1, 0, 0, 0, x_range=(1, 1)), r"low < high, got \(1, 1\)"),
+        (lambda: data.two_spirals(0), r"n \(the number of points\) of two_spirals must be a positive int; got 0"),
+        (lambda: data.two_spirals(10, noise=-1), r"noise .* of two_spirals must be finite and ≥ 0; got -1"),
+        (lambda: data.cubic(10, 1, 0, 0, 0, x_range=(1, 1)), r"low < high; got \(1, 1\)"),
     ],
 )
 def test_synthetic_rejects(call, match):
