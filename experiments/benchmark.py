@@ -3,7 +3,7 @@
 ``python -m experiments.benchmark [--quick] [--sizes …] [--optimizers …] [--rounds N]
 [--no-peers] [--out DIR]`` times, at every size × optimizer, interleaved in the same
 rounds (each round calls every implementation once, in a random order; see
-:mod:`jaxnn.bench` for the harness, the FLOP count and the roofline):
+:mod:`jaxnn.cli.bench` for the harness, the FLOP count and the roofline):
 
 - jaxnn, manual gradients and autodiff gradients: ``make_epoch``, the ``fit`` path;
 - the matmuls alone in the step's shapes (a floor), and the 1024³ matmul roofline;
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from experiments._common import DEFAULT_OUT, to_jsonable
-from jaxnn import bench
+from jaxnn.cli import bench
 
 NAME = "benchmark"
 JAX_LOOP = "plain JAX, jit step in a Python loop"
@@ -168,7 +168,7 @@ def plain_jax_scan_case(problem: bench.Problem) -> bench.Case:
         state["params"], state["opt_state"], _ = out
 
     return bench.Case(JAX_SCAN, call, problem.size.steps, compile_seconds,
-                      bench._memory(compiled),
+                      bench.memory_analysis(compiled),
                       note=f"optax.{problem.optimizer}, W: (n_in, n_out), no shuffle",
                       params=lambda: [(np.asarray(W).T, np.asarray(b))
                                       for W, b in state["params"]])

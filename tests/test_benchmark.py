@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import benchmark
-from jaxnn import bench
+from jaxnn.cli import bench, main
 
 # ---------------------------------------------------------------------------------------
 # The FLOP count, by hand.
@@ -61,10 +61,10 @@ def test_parse_sizes_rejects_bad_specs(text, message):
 
 
 def test_bad_flags_exit_2(capsys):
-    assert bench.main(["--optimizers", "rmsprop"]) == 2
+    assert main(["bench", "--optimizers", "rmsprop"]) == 2
     assert "--optimizers takes names from sgd,adam; got 'rmsprop'" in capsys.readouterr().err
     assert benchmark.main(["--rounds", "0", "--no-peers"]) == 2
-    assert "--rounds must be ≥ 1" in capsys.readouterr().err
+    assert "--rounds must be a positive integer; got 0" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_quick_no_peers_writes_json_and_markdown(tmp_path):
 
 
 def test_bench_main_quick_prints_the_table(capsys):
-    assert bench.main(["--quick"]) == 0
+    assert main(["bench", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "| implementation | ms/step |" in out
     assert f"| {bench.MANUAL} |" in out and f"| {bench.ROOFLINE} |" in out

@@ -1,13 +1,17 @@
-"""Crash safety: SIGKILL a training run while it writes checkpoints, again and again.
+"""Crash safety: SIGKILL a training run while it writes checkpoints, again and again; and
+the run directory's other guards with real processes: a second writer refused while the
+first holds the lock, SIGINT and SIGTERM stopping a run cleanly, resumed to the same bits.
 
 ``jaxnn train`` writes ``checkpoint.safetensors`` after every epoch (temporary file, fsync,
-rename). A small network and many short epochs make it write one every few milliseconds;
-the test kills the process (SIGKILL: no handler, no cleanup) at a random moment after it
-has finished at least one new epoch, five times, resuming in between. After every kill the
-checkpoint on disk must load and be a complete, earlier state of the same run: its step at
-most the epochs finished, its history exactly ``step`` records equal to an uninterrupted
-run's, its parameters and optimizer state finite. The run resumed after the last kill must
-end with exactly the parameters of an uninterrupted run with the same flags (bit for bit).
+rename), then appends that epoch's line to ``metrics.jsonl``. A small network and many
+short epochs make it write one every few milliseconds; the test kills the process
+(SIGKILL: no handler, no cleanup) at a random moment after it has finished at least one
+new epoch, five times, resuming in between. After every kill the checkpoint on disk must
+load and be a complete, earlier state of the same run: its step the epochs in
+metrics.jsonl or one more (never fewer), its history exactly ``step`` records equal to an
+uninterrupted run's, its parameters and optimizer state finite. The run resumed after the
+last kill must end with exactly the parameters of an uninterrupted run with the same flags
+(bit for bit).
 
 Every process is ``python -m jaxnn.cli train …`` in the repository root, and every wait is
 bounded.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -120,11 +125,12 @@ def test_sigkill_during_checkpointing_then_resume_gives_the_uninterrupted_result
             finished = _finished_epochs(run)
             ckpt = _load(run)  # always loads: never a torn file
             where = f"kill {kills} (seed {seed}, delay {delay:.3f}s)"
-            assert previous_step <= ckpt.step <= len(finished) <= ckpt.step + 1, where
+            # metrics.jsonl gets an epoch's line after its checkpoint: never ahead of it.
+            assert previous_step <= ckpt.step and len(finished) <= ckpt.step <= len(finished) + 1, where
             assert ckpt.step >= 1, where
             history = ckpt.metadata["history"]
             assert [r["epoch"] for r in history] == list(range(1, ckpt.step + 1)), where
-            assert history == finished[: ckpt.step], where  # the epochs it says it holds
+            assert history[: len(finished)] == finished, where  # the epochs it says it holds
             assert _finite((ckpt.params, ckpt.opt_state)), where
             assert int(ckpt.opt_state.count) == ckpt.step * 4, where  # 4 batches per epoch
             snapshots.append((len(finished), ckpt))
@@ -175,3 +181,87 @@ def test_a_torn_temporary_file_is_never_read(tmp_path):
     assert ckpt.step == 1 and _bits(ckpt.params) == _bits(params)
     checkpoint.save(run / "checkpoint.safetensors", params, state, net=NET, step=2)
     assert _load(run).step == 2 and stale.read_bytes() == torn
+
+
+# ---------------------------------------------------------------------------------------
+# One writer at a time; SIGINT and SIGTERM.
+
+
+def _spawn(tag: Path, *argv: str) -> subprocess.Popen:
+    """``python -m jaxnn.cli *argv``; stderr to a file named after ``tag``."""
+    log = open(tag.parent / f"{tag.name}.{time.monotonic_ns()}.stderr", "w")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "jaxnn.cli", *argv], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=log,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    proc.log = log
+    return proc
+
+
+def _wait_for_epochs(proc: subprocess.Popen, out: Path, n: int) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while len(_finished_epochs(out)) < n:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early ({proc.returncode}): {_stderr(proc)}")
+        assert time.monotonic() < deadline, "no epoch finished within the startup timeout"
+        time.sleep(0.01)
+
+
+def _interrupt(proc: subprocess.Popen, sig: int, out: Path) -> int:
+    """Send ``sig``; check exit status 128 + sig, the message and no traceback; return the
+    epoch the message names (the checkpoint's and metrics.jsonl's last)."""
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) == 128 + sig, _stderr(proc)
+    err = _stderr(proc)
+    assert "Traceback" not in err, err
+    match = re.search(r"^jaxnn train: interrupted at epoch (\d+); resume with: jaxnn train "
+                      r"--resume --out (\S+)$", err, re.MULTILINE)
+    assert match and match.group(2) == str(out), err
+    epoch = int(match.group(1))
+    assert _load(out).step == epoch == len(_finished_epochs(out))
+    return epoch
+
+
+def test_a_second_writer_is_refused_and_signals_stop_a_run_cleanly(tmp_path):
+    """While a long run writes ``run``, a new run and a resume into it are refused; SIGINT
+    stops it (130), then the resume its message gives is stopped by SIGTERM (143), each
+    saying how to resume; resumed to the end (a constant rate: --epochs may change), it
+    equals an uninterrupted run of as many epochs, bit for bit."""
+    run, reference = tmp_path / "run", tmp_path / "reference"
+    procs = [_start(run, "--epochs", "100000")]  # runs until it is stopped
+    try:
+        _wait_for_epochs(procs[0], run, 1)
+        others = [_spawn(run, "train", *FLAGS, "--out", str(run)),
+                  _spawn(run, "train", "--resume", "--out", str(run))]
+        procs += others
+        for p in others:
+            assert p.wait(timeout=RUN_TIMEOUT) == 2, _stderr(p)
+            err = _stderr(p)
+            assert f"{run} is in use: another jaxnn process (pid {procs[0].pid}) is writing " \
+                   "this run; nothing was written" in err, err
+            assert "Traceback" not in err
+        assert procs[0].poll() is None  # refused for the lock, not for a finished run
+        first = _interrupt(procs[0], signal.SIGINT, run)  # Ctrl-C: 130
+        procs.append(_spawn(run, "train", "--resume", "--out", str(run)))  # the run's flags
+        _wait_for_epochs(procs[-1], run, first + 1)
+        second = _interrupt(procs[-1], signal.SIGTERM, run)  # 143
+        assert second > first
+        epochs = str(second + 3)
+        finals = [_spawn(run, "train", "--resume", "--out", str(run), "--epochs", epochs),
+                  _start(reference, "--epochs", epochs)]
+        procs += finals
+        for p in finals:
+            assert p.wait(timeout=RUN_TIMEOUT) == 0, _stderr(p)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+            p.log.close()
+    resumed, uninterrupted = _load(run), _load(reference)
+    assert resumed.step == uninterrupted.step == int(epochs)
+    assert _bits(resumed.params) == _bits(uninterrupted.params)
+    assert _bits(resumed.opt_state) == _bits(uninterrupted.opt_state)
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in _finished_epochs(run)] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in _finished_epochs(reference)]
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (run, reference)]
+    assert summaries[0]["params_sha256"] == summaries[1]["params_sha256"]

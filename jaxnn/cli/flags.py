@@ -1,0 +1,147 @@
+"""What the subcommands share about flags: the parser, value types and range checks.
+
+Every check here runs on the parsed flags, in Python, before any JAX work, and raises a
+``ValueError`` in the one message format of :mod:`jaxnn._checks` (``--flag must be …;
+got …. Fix: ….``), which :func:`jaxnn.cli.main.main` prints as one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from jaxnn import _checks
+
+# The largest count that fits the int32 step counters (optimizer counts, batch indices).
+INT32_MAX = 2**31 - 1
+# jax.random.key(seed) keeps 32 bits of the seed outside x64 mode: 2**32 is seed 0 again.
+SEED_LIMIT = 2**32
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that remembers which of its options take a value, so that
+    :func:`join_dash_values` can keep a value such as ``-784,16,10`` from being read as
+    an unknown option."""
+
+    def __init__(self, *args, **kwargs):
+        self.value_options: set[str] = set()
+        self.option_strings: set[str] = set()
+        self.added: list[argparse.Action] = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        self.added.append(action)
+        self.option_strings.update(action.option_strings)
+        if action.option_strings and action.nargs is None:
+            self.value_options.update(action.option_strings)
+        return action
+
+    def is_option(self, token: str) -> bool:
+        """Whether argparse would read ``token`` as one of this parser's options (or an
+        abbreviation of one)."""
+        name = token.split("=", 1)[0]
+        return name in self.option_strings or (
+            name.startswith("--") and any(o.startswith(name) for o in self.option_strings))
+
+
+def join_dash_values(argv: list[str], parsers: dict[str, Parser]) -> list[str]:
+    """``[cmd, …, "--sizes", "-784,16,10"]`` → ``[cmd, …, "--sizes=-784,16,10"]``.
+
+    argparse takes any token that starts with ``-`` and is not a plain negative number for
+    an option, so ``--sizes -784,16,10`` fails with "expected one argument" instead of
+    reaching the check that says what is wrong with the value. A value option followed by
+    a token that is none of the subcommand's options gets that token as its value.
+    """
+    argv = list(argv)
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is None or argv[command] not in parsers:
+        return argv
+    parser = parsers[argv[command]]
+    out = argv[: command + 1]
+    rest = argv[command + 1:]
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        if token == "--":
+            out += rest[i:]
+            break
+        following = rest[i + 1] if i + 1 < len(rest) else None
+        if (token in parser.value_options and following is not None
+                and following.startswith("-") and following != "-"
+                and not parser.is_option(following)):
+            out.append(f"{token}={following}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def given(build, argv: list[str], args: argparse.Namespace) -> set[str]:
+    """The destinations of the flags ``argv`` spells out (not left to their defaults).
+
+    ``build()`` returns ``(parser, subparsers)`` as the command builds them; the
+    subcommand's defaults are replaced by ``argparse.SUPPRESS``, so only the flags on the
+    command line reach the namespace.
+    """
+    parser, subparsers = build()
+    for action in subparsers[args.command].added:
+        action.default = argparse.SUPPRESS
+    parsed = parser.parse_args(join_dash_values(argv, subparsers))
+    return {k for k in vars(parsed) if k not in ("command", "run")}
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    """``"784,30,10"`` → ``(784, 30, 10)`` (an argparse type; the network checks the values)."""
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"sizes are comma-separated integers such as 784,30,10; got {text!r}"
+        ) from None
+
+
+def names(registry) -> str:
+    """``"a, b, c"``: the names of a registry (a dict or a tuple of names), for a help text."""
+    return ", ".join(registry)
+
+
+def flag(dest: str) -> str:
+    """``"batch_size"`` → ``"--batch-size"``."""
+    return "--" + dest.replace("_", "-")
+
+
+def integer(args, dest: str, *, minimum: int, maximum: int | None = None,
+            why: str = "", fix: str | None = None) -> int | None:
+    """``args.<dest>`` when it is ``None`` or an int in ``[minimum, maximum]``; ValueError
+    naming the flag otherwise. ``why`` says where the upper bound comes from."""
+    value = getattr(args, dest)
+    if value is None:
+        return None
+    name = flag(dest)
+    if value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"≥ {minimum}"
+        raise ValueError(_checks.message(name, expected, str(value), fix))
+    if maximum is not None and value > maximum:
+        expected = f"at most {maximum}" + (f" ({why})" if why else "")
+        raise ValueError(_checks.message(name, expected, str(value), fix))
+    return value
+
+
+def seed(args, dest: str = "seed") -> int:
+    """``args.seed`` in ``[0, 2^32)``: what ``jax.random.key`` keeps in every mode."""
+    value = getattr(args, dest)
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(_checks.message(
+            flag(dest), "an integer in [0, 2^32)", str(value),
+            "e.g. --seed 0 (a key keeps 32 bits of its seed, so 2^32 would be seed 0 again)"))
+    return value
+
+
+def positive_real(args, dest: str, fix: str | None = None) -> float:
+    """``args.<dest>`` when it is a finite number > 0; ValueError naming the flag otherwise."""
+    value = getattr(args, dest)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(_checks.message(flag(dest), "a finite number > 0", str(value), fix))
+    return value

@@ -1,0 +1,376 @@
+"""``jaxnn train``: a training run and its directory.
+
+A run directory (:mod:`jaxnn.cli.rundir`: created exclusively, locked while the run writes,
+never someone else's folder) holds:
+
+* ``config.json``: the flags, the network, the data, the JAX version and device;
+* ``metrics.jsonl``: one JSON line per finished epoch, appended after that epoch's
+  checkpoint is on disk (so it is never ahead of the checkpoint);
+* ``checkpoint.safetensors``: parameters, optimizer state and history after the last
+  finished epoch, written atomically (temporary file, fsync, rename), so a crash at any
+  moment leaves the previous complete checkpoint; ``best.safetensors`` with early stopping;
+* ``summary.json``: ``test_accuracy``, ``test_cost``, ``epochs``, ``train_seconds``, …;
+* ``learning_curve.png`` when matplotlib is installed (the ``plot`` extra).
+
+``--resume`` continues from ``checkpoint.safetensors`` and ends with exactly the
+parameters of an uninterrupted run (epoch e always shuffles with ``fold_in(key, e)``). The
+flags that decide what the run computes (:data:`MEANING`) come from the run when left out
+and must agree with it when given; ``--epochs`` may change only under a schedule whose
+horizon does not depend on it. SIGINT and SIGTERM stop the run between two epochs'
+writes, say how to resume it and exit 130 or 143.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import jaxnn
+from jaxnn import activations, costs, optimizers
+from jaxnn.cli import flags, interrupt, rundir, session
+from jaxnn.train import GRADS
+
+# What `jaxnn train` with no flags trains.
+DEFAULTS = {"sizes": (784, 256, 10), "hidden": "relu", "output": "softmax",
+            "cost": "cross_entropy", "init": "he_normal", "optimizer": "adam", "lr": 1e-3,
+            "schedule": "constant", "epochs": 20, "batch_size": 32}
+HELP = "train a network on MNIST (the bundled 5,000-digit sample by default)"
+DESCRIPTION = (
+    "Train with the hand-written gradients, one compiled call per epoch. Writes a run "
+    "directory: config.json, metrics.jsonl (one line per epoch), summary.json, "
+    "checkpoint.safetensors (after every epoch, atomically) and learning_curve.png (with "
+    "matplotlib). With no arguments: {sizes} {hidden}/{output}, {cost}, {init} init, "
+    "{optimizer} {lr:g} ({schedule}), batch {batch_size}, {epochs} epochs on the bundled "
+    "sample (4,000 train, 1,000 test)."
+).format(**{**DEFAULTS, "sizes": "-".join(map(str, DEFAULTS["sizes"]))})
+# Flags that decide what a run computes: on --resume, taken from the run when left out,
+# refused when given with another value (the architecture's through the network).
+MEANING = ("sizes", "hidden", "output", "cost", "l2", "init", "optimizer", "lr", "schedule",
+           "batch_size", "grad", "data", "val_size", "patience", "seed", "x64")
+ARCHITECTURE = ("sizes", "hidden", "output", "cost", "l2")
+
+
+def add_arguments(p) -> None:
+    """The flags of ``jaxnn train``; valid names and defaults come from the registries."""
+    d = DEFAULTS
+    p.add_argument("--sizes", type=flags.sizes, default=d["sizes"], help="n_0,…,n_L, e.g. "
+                   f"784,30,10 (default {','.join(map(str, d['sizes']))})")
+    p.add_argument("--hidden", default=d["hidden"], help="hidden activation, one of: "
+                   f"{flags.names(activations.NAMES)} (default %(default)s)")
+    p.add_argument("--output", default=d["output"],
+                   help="output activation, one of the same (default %(default)s)")
+    p.add_argument("--cost", default=d["cost"],
+                   help=f"one of: {flags.names(costs.NAMES)} (default %(default)s)")
+    p.add_argument("--init", default=d["init"],
+                   help=f"init scheme, one of: {flags.names(jaxnn.SCHEMES)} (default %(default)s)")
+    p.add_argument("--optimizer", default=d["optimizer"],
+                   help=f"one of: {flags.names(optimizers.NAMES)} (default %(default)s)")
+    p.add_argument("--lr", type=float, default=d["lr"],
+                   help="learning rate (default %(default)s)")
+    p.add_argument("--schedule", default=d["schedule"], help="learning-rate schedule over the "
+                   f"run, one of: {flags.names(session.SCHEDULES)} (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help="(default %(default)s)")
+    p.add_argument("--l2", type=float, default=0.0,
+                   help="L2 strength λ, J += λ/2m Σ‖W‖² (default %(default)s)")
+    p.add_argument("--grad", choices=GRADS, default=GRADS[0],
+                   help=f"one of: {flags.names(GRADS)} (default %(default)s)")
+    p.add_argument("--data", default=None, help="folder with the four MNIST IDX files "
+                   "(raw or .gz); default: the bundled sample")
+    p.add_argument("--val-size", type=int, default=0, help="hold out this many training "
+                   "examples for validation (default 0: the test set is monitored each epoch)")
+    p.add_argument("--patience", type=int, default=None, help="early stopping patience "
+                   "(needs --val-size)")
+    p.add_argument("--seed", type=int, default=0, help="in [0, 2^32) (default %(default)s)")
+    p.add_argument("--out", default=None, help="run directory (default: a new "
+                   "runs/<timestamp>-<random>); an existing one must be empty")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from "
+                   "its checkpoint; flags left out are the run's, flags given must agree")
+    p.add_argument("--force", action="store_true", help="train into an --out that holds "
+                   "other files or another run (the run's own files are replaced)")
+    p.add_argument("--x64", action="store_true", help="train in float64")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--debug-nans", action="store_true", help="stop at the first operation "
+                   "that produces a NaN (jax_debug_nans: slow, re-runs ops un-jitted to point "
+                   "at the culprit)")
+    p.add_argument("--devices", type=int, default=None, help="data-parallel over N devices "
+                   "(batch size a multiple of N); default: one device")
+    p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for a "
+                   "multi-process run (jax.distributed; gloo collectives on CPU)")
+    p.add_argument("--num-processes", type=int, default=None, help="P, with --coordinator")
+    p.add_argument("--process-id", type=int, default=None, help="this process, 0..P-1")
+
+
+def check(args) -> None:
+    """Every flag, before any JAX work (ValueError naming the flag)."""
+    big = flags.INT32_MAX
+    counter = "the optimizer's int32 step counter"
+    flags.integer(args, "epochs", minimum=1, maximum=big, why=counter, fix="e.g. --epochs 20")
+    flags.integer(args, "batch_size", minimum=1, maximum=big, fix="e.g. --batch-size 32")
+    flags.integer(args, "val_size", minimum=0, maximum=big, fix="e.g. --val-size 500")
+    flags.integer(args, "devices", minimum=1, maximum=big, fix="e.g. --devices 2")
+    flags.integer(args, "num_processes", minimum=1, maximum=big, fix="e.g. --num-processes 2")
+    if args.process_id is not None and args.num_processes is not None:
+        flags.integer(args, "process_id", minimum=0, maximum=args.num_processes - 1,
+                      why="--num-processes − 1", fix="0 for the coordinator's process")
+    flags.seed(args)
+    flags.positive_real(args, "lr", fix="e.g. --lr 1e-3")
+    if args.patience is not None and (args.patience <= 0 or args.val_size == 0):
+        raise ValueError(
+            f"--patience needs a positive value and a validation split; got --patience "
+            f"{args.patience} with --val-size {args.val_size}. Fix: e.g. --patience 3 "
+            "--val-size 500."
+        )
+    flags.integer(args, "patience", minimum=1, maximum=big, fix="e.g. --patience 3")
+    if args.init not in jaxnn.SCHEMES:
+        raise ValueError(
+            f"unknown init scheme {args.init!r}; expected one of: {flags.names(jaxnn.SCHEMES)}."
+        )
+    if args.schedule not in session.SCHEDULES:
+        raise ValueError(f"unknown schedule {args.schedule!r}; expected one of: "
+                         f"{flags.names(session.SCHEDULES)}.")
+    multi = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in multi) and any(v is None for v in multi):
+        raise ValueError("a multi-process run needs all three of --coordinator HOST:PORT, "
+                         "--num-processes P and --process-id I.")
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out RUN_DIR, the run to continue.")
+    if args.resume and args.force:
+        raise ValueError("--resume and --force contradict each other: --resume continues the "
+                         "run in --out, --force starts a new one over it. Fix: drop one.")
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; a run directory is a folder. Fix: "
+                         "choose another --out.")
+
+
+def run(args) -> int:
+    """``jaxnn train``: see the module docstring. Returns the exit status."""
+    check(args)
+    session.network(args)  # its checks, before a folder is made
+    if args.coordinator is not None:  # before any other JAX work in the process
+        from jaxnn.train import parallel
+
+        parallel.initialize(args.coordinator, args.num_processes, args.process_id)
+    import jax
+
+    writer = jax.process_index() == 0  # in a multi-process run, process 0 writes the run
+    with interrupt.handled():
+        out, lock, created = _open(args, writer)
+        try:
+            return _run(args, out, writer, created)
+        finally:
+            rundir.unlock(lock)
+
+
+def _open(args, writer: bool) -> tuple[Path | None, int | None, list[Path]]:
+    """The run directory (made and locked by the writer), its lock, and the folders this
+    run created. A fresh run's directory is checked to be free; nothing is written yet."""
+    if not writer:
+        return (Path(args.out) if args.out else None), None, []
+    if args.out is None:
+        out, created = rundir.create_default()
+        return out, rundir.lock(out), created
+    out = Path(args.out)
+    if args.resume:
+        if not (out / rundir.CHECKPOINT).is_file():
+            raise FileNotFoundError(_no_checkpoint(out))
+        return out, rundir.lock(out), []
+    created = rundir.make(out)
+    lock = rundir.lock(out)  # Busy: another process's run, left alone
+    try:
+        rundir.check_fresh(out, force=args.force)
+    except BaseException:
+        rundir.unlock(lock)
+        raise
+    return out, lock, created
+
+
+def _no_checkpoint(out: Path) -> str:
+    text = f"--resume: no checkpoint at {out / rundir.CHECKPOINT}."
+    if rundir.holds_run(out):
+        text += (" The run stopped before its first epoch ended. Fix: start it over with "
+                 f"--force --out {shlex.quote(str(out))}.")
+    return text
+
+
+def _run(args, out: Path | None, writer: bool, created: list[Path]) -> int:
+    import jax
+
+    from jaxnn import checkpoint
+
+    saved, step = {}, 0
+    if args.resume:
+        with jax.enable_x64(True):  # read the run as it was saved, float64 included
+            first = checkpoint.load(out / rundir.CHECKPOINT)
+        saved = first.metadata.get("config", {}).get("flags", {})
+        step = first.step
+        _adopt(args, saved)
+        check(args)
+        _refuse_changes(args, saved, first.net, out)
+        if _finished(args, out, step):
+            print(f"jaxnn train: {out} is finished (epoch {step} of {args.epochs}); nothing "
+                  f"to resume, {rundir.SUMMARY} is left as it is.", file=sys.stderr)
+            return 0
+    state = session.State(saved_epoch=step)  # until prepare() gives the whole state
+    with jax.enable_x64(bool(args.x64)), jax.debug_nans(bool(args.debug_nans)):
+        try:
+            state = session.prepare(args, out)
+            return _fit(args, state, out, writer)
+        except interrupt.Interrupted as e:
+            if state.saved_epoch == 0 and writer and not args.resume:
+                rundir.discard(out, created)
+                raise interrupt.Interrupted(
+                    e.signum, "interrupted before the first epoch ended; nothing was kept"
+                    + ("" if created else f" (the run's files in {out} were removed)")) from None
+            raise interrupt.Interrupted(
+                e.signum, f"interrupted at epoch {state.saved_epoch}; resume with: jaxnn train "
+                f"--resume --out {shlex.quote(str(out))}") from None
+        except FloatingPointError as e:  # TrainingDiverged: the last good epoch is kept
+            raise FloatingPointError(
+                f"{e} The run in {out} keeps the checkpoint of epoch {state.saved_epoch}; "
+                "rerun it with other flags with --force, or into another --out.") from None
+        except (ValueError, TypeError, OSError) as e:
+            if state.saved_epoch == 0 and writer and not args.resume:
+                rundir.discard(out, created)  # nothing to keep: no epoch finished
+                raise
+            if not isinstance(e, OSError) or not hasattr(state, "config"):
+                raise
+            raise OSError(  # a full disk, a folder removed under the run
+                e.errno, f"{e.strerror or e} while writing the run in {out}; its checkpoint "
+                f"of epoch {state.saved_epoch} is intact. Fix: free the space, then jaxnn "
+                f"train --resume --out {shlex.quote(str(out))}.") from None
+
+
+def _adopt(args, saved: dict) -> None:
+    """Flags left out take the run's values (its meaning, and its --epochs)."""
+    given = getattr(args, "given", None)
+    given = set(vars(args)) if given is None else given
+    for dest in (*MEANING, "epochs"):
+        if dest not in given and dest in saved:
+            value = saved[dest]
+            setattr(args, dest, tuple(value) if isinstance(value, list) else value)
+
+
+def _refuse_changes(args, saved: dict, saved_net, out: Path) -> None:
+    """ValueError naming every given flag that would change what the run computes."""
+    net = session.network(args)
+    if net != saved_net:
+        raise ValueError(
+            f"--resume: the checkpoint in {out} belongs to another network: it holds "
+            f"{_describe(saved_net)}, the flags describe {_describe(net)}. Fix: leave out "
+            f"{', '.join(map(flags.flag, ARCHITECTURE))} (the run's are used), or train "
+            "into a new --out."
+        )
+    differ = [k for k in MEANING if k not in ARCHITECTURE and k in saved
+              and saved[k] != _jsonable(getattr(args, k))]
+    if differ:
+        raise ValueError(
+            f"--resume: the checkpoint in {out} was made with other flags: "
+            + ", ".join(f"{flags.flag(k)} {saved[k]!r} (now {_jsonable(getattr(args, k))!r})"
+                        for k in differ)
+            + ". Fix: leave them out (the run's are used), or train into a new --out."
+        )
+    horizon = session.SCHEDULES[args.schedule].horizon
+    if horizon and "epochs" in saved and args.epochs != saved["epochs"]:
+        raise ValueError(
+            f"--resume: --epochs {args.epochs} differs from the run's --epochs "
+            f"{saved['epochs']}, and the {args.schedule} schedule decays over the whole run, "
+            "so the resumed run would not equal an uninterrupted one. Fix: leave out "
+            f"--epochs, or start a new run with --epochs {args.epochs} and another --out."
+        )
+
+
+def _describe(net) -> str:
+    return f"{net.sizes} {'/'.join(net.activations)} {net.cost} l2 {net.l2:g}"
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _finished(args, out: Path, step: int) -> bool:
+    """Whether the run in ``out`` has done all it will do (ValueError if past --epochs)."""
+    if step > args.epochs:
+        raise ValueError(f"--resume: the checkpoint is at epoch {step}, past --epochs "
+                         f"{args.epochs}.")
+    summary = rundir.read_json(out / rundir.SUMMARY) if out else None
+    if not summary or summary.get("epochs") != step:
+        return False  # the summary is missing or of an earlier stage: finish the run
+    return step == args.epochs or bool(summary.get("stopped_early"))
+
+
+def _say(args, text: str) -> None:
+    if not args.quiet:
+        print(text, flush=True)
+
+
+def _fit(args, state, out: Path | None, writer: bool) -> int:
+    """Train from ``state`` (:func:`session.prepare`), writing the run as it goes."""
+    import jax
+
+    from jaxnn import checkpoint, train
+    from jaxnn.train import parallel
+
+    net, config = state.net, state.config
+    if writer:
+        if args.resume:  # the metrics of the epochs the checkpoint holds, none after
+            rundir.drop_temporary_files(out)
+        rundir.write_json(out / rundir.CONFIG, config)
+        rundir.write_text(out / rundir.METRICS,
+                          "".join(json.dumps(r) + "\n" for r in state.history))
+    so_far = list(state.history)
+    interactive = not args.quiet and sys.stderr.isatty()
+
+    def on_epoch(epoch, params, opt_state, record):
+        so_far.append(record)
+        if not writer:
+            return
+        params, opt_state = parallel.to_host((params, opt_state))
+        meta = {"config": config, "history": so_far}
+        with interrupt.held():  # the checkpoint, then its metrics line: both or neither
+            if args.patience and record["val_cost"] <= min(r["val_cost"] for r in so_far):
+                checkpoint.save(out / rundir.BEST, params, None, net=net, step=epoch,
+                                metadata=meta)
+            checkpoint.save(out / rundir.CHECKPOINT, params, opt_state, net=net, step=epoch,
+                            metadata=meta)
+            state.saved_epoch = epoch
+            rundir.append_line(out / rundir.METRICS, json.dumps(record))
+        if not interactive:
+            _say(args, "epoch {epoch:3d}  train cost {train_cost:.4f}  acc {train_accuracy:.4f}  "
+                 "val cost {val_cost:.4f}  acc {val_accuracy:.4f}  {seconds:.2f}s".format(**record))
+
+    _say(args, f"network {net.sizes} {net.activations} cost {net.cost}, {args.optimizer} lr "
+         f"{args.lr:g}, batch {args.batch_size}, {state.n_train} training examples; run dir "
+         f"{out}" + (f", resuming at epoch {state.start}" if args.resume else ""))
+    t0 = time.perf_counter()
+    result = train.fit(
+        net, state.params, state.opt, state.train_set, epochs=args.epochs,
+        batch_size=args.batch_size, key=state.key, grad=args.grad, validation=state.val_set,
+        patience=args.patience, opt_state=state.opt_state, start_epoch=state.start,
+        history=list(state.history), best_params=state.best_params, on_epoch=on_epoch,
+        progress=interactive, devices=args.devices,
+    )
+    train_seconds = time.perf_counter() - t0
+    final = parallel.to_host(result.params)
+    summary = session.summarize(net, final, state.test_set, result, train_seconds)
+    if not writer:
+        _say(args, f"process {jax.process_index()}: test accuracy "
+             f"{summary['test_accuracy']:.4f}  params sha256 {summary['params_sha256']}")
+        return 0
+    with interrupt.held():
+        rundir.write_json(out / rundir.SUMMARY, summary)
+    from jaxnn.cli import plots
+
+    plotted = plots.learning_curve(result.history, out / rundir.CURVE, state.val_name)
+    _say(args, f"params sha256 {summary['params_sha256']}")
+    _say(args, f"test accuracy {summary['test_accuracy']:.4f}  test cost "
+         f"{summary['test_cost']:.4f} ({summary['epochs']} epochs, {train_seconds:.1f}s); "
+         f"wrote {out}"
+         + ("" if plotted else " (no learning_curve.png: install the 'plot' extra, matplotlib)"))
+    if args.quiet:
+        print(f"test accuracy {summary['test_accuracy']:.4f}")
+    return 0
