@@ -1,1 +1,2 @@
-"""Experiments that reproduce the seeds' claims; run ``python -m experiments.<name>``."""
+"""Experiments that reproduce the source documents' claims (see docs/equations.md); run
+``python -m experiments.<name>``."""

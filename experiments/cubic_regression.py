@@ -1,9 +1,9 @@
-"""Experiment 10: gradient descent recovers seed 002's cubic; a tanh network fits it too.
+"""Experiment 10: gradient descent recovers the slides' cubic; a tanh network fits it too.
 
-Claim (seed 002's derivatives refresher, y = ax³ + bx² + cx + d): from noisy samples of
-the cubic, gradient descent on the quadratic cost of a model linear in the features
-[x³, x², x] recovers a, b, c, d within their statistical uncertainty, and a small tanh
-network (1-32-1, identity output) fits the same curve to well within the noise level.
+Claim (the AI Okinawa course slides' derivatives refresher, y = ax³ + bx² + cx + d): from
+noisy samples of the cubic, gradient descent on the quadratic cost of a model linear in the
+features [x³, x², x] recovers a, b, c, d within their statistical uncertainty, and a small
+tanh network (1-32-1, identity output) fits the same curve to well within the noise level.
 
 * **Coefficients.** The linear model is a one-layer jaxnn network: sizes (3, 1), identity
   output, quadratic cost C = ½(ŷ − y)², input rows [x³, x², x]; its weights W = (a, b, c)
@@ -34,7 +34,8 @@ NAME = "cubic_regression"
 CLAIM = (
     "Gradient descent on the quadratic cost of a model linear in [x³, x², x] recovers the "
     "coefficients a, b, c, d of a noisy cubic within 4 standard errors, and a 1-32-1 tanh "
-    "network fits the curve with an RMSE below half the noise level (seed 002)."
+    "network fits the curve with an RMSE below half the noise level (the AI Okinawa course "
+    "slides)."
 )
 
 COEFFS = {"a": 2.0, "b": -1.0, "c": -1.5, "d": 0.5}

@@ -1,10 +1,10 @@
-"""Experiment 11: gradient checking confirms backpropagation (seed 004).
+"""Experiment 11: gradient checking confirms backpropagation (the neural-network notes).
 
-Claim (seed 004, "gradient checking"): the hand-written gradient (BP1–BP4) equals
+Claim (the neural-network notes, "gradient checking"): the hand-written gradient (BP1–BP4) equals
 autodiff's to round-off, and the centred difference (J(θ + ε) − J(θ − ε)) / 2ε confirms it,
 with an error that is V-shaped in ε: truncation O(ε²) for large ε, rounding O(u/ε) for
 small ε (u the unit round-off), so the best ε sits inside the range, near u^{1/3}
-(about 1e-5 in float64, 1e-2…1e-3 in float32). Seed 004 writes the difference as
+(about 1e-5 in float64, 1e-2…1e-3 in float32). The notes write the difference as
 (J(θ − ε) − J(θ + ε)) / 2ε; that sign is reversed and gives the negated gradient, shown
 here.
 
@@ -20,7 +20,7 @@ that rounded problem, in float64, is the reference for the float32 differences).
   library's ``finite_difference_grad`` compiles once per ε); at the two ε above the sweep
   reproduces ``finite_difference_grad`` (difference reported). Error = normwise relative
   difference ‖fd − ∇J‖∞ / ‖∇J‖∞ (``gradcheck.rel_diff``).
-* Seed 004's form from the same evaluations: equals −∇J, and a descent step along it
+* The notes' form from the same evaluations: equals −∇J, and a descent step along it
   raises the cost.
 * ``gradcheck.directional_check`` on Nielsen's 784-30-10 network with 16 digits (float64;
   full mode only).
@@ -40,8 +40,8 @@ NAME = "gradient_checking"
 CLAIM = (
     "The hand-written gradient equals jax.grad to ≤ 1e-12 (float64, normwise relative); the "
     "centred difference (J(θ+ε) − J(θ−ε))/2ε confirms it with an error that is smallest at "
-    "an interior ε (≈ 1e-5 in float64, ≈ 1e-2…1e-3 in float32), and seed 004's "
-    "(J(θ−ε) − J(θ+ε))/2ε gives the negated gradient (seed 004)."
+    "an interior ε (≈ 1e-5 in float64, ≈ 1e-2…1e-3 in float32), and the neural-network "
+    "notes' (J(θ−ε) − J(θ+ε))/2ε gives the negated gradient (the neural-network notes)."
 )
 
 SIZES = (6, 5, 4, 3)
@@ -150,10 +150,10 @@ def run(quick: bool, seed: int) -> Result:
                 "error_at_smallest_eps": float(errors[-1]),
             }
             if dt == "float64":
-                # Seed 004's form, from the very same evaluations.
+                # The neural-network notes' form, from the very same evaluations.
                 seed_form = (minus - plus) / (2 * eps_dt)  # (J(θ−ε) − J(θ+ε)) / 2ε
                 seed_row = seed_form[i_check]
-                # A descent step along the seed's "gradient" goes uphill.
+                # A descent step along the notes' "gradient" goes uphill.
                 flat, unflatten = flatten(p)
                 J0 = float(cost_fn(net, p, x, y))
                 eta = 0.1
@@ -198,8 +198,8 @@ def run(quick: bool, seed: int) -> Result:
         f"Manual vs jax.grad: {reports['float64'].max_rel_diff:.1e} (float64), "
         f"{reports['float32'].max_rel_diff:.1e} (float32); the centred difference is best at "
         f"ε = {f64['best_eps']:.0e} (error {f64['best_error']:.1e}) in float64 and "
-        f"ε = {f32['best_eps']:.0e} ({f32['best_error']:.1e}) in float32; seed 004's form "
-        f"equals −∇J to {seed004['rel_diff_vs_minus_gradient']:.1e}."
+        f"ε = {f32['best_eps']:.0e} ({f32['best_error']:.1e}) in float32; the neural-network "
+        f"notes' form equals −∇J to {seed004['rel_diff_vs_minus_gradient']:.1e}."
     )
     config = {
         "network": {"sizes": SIZES, "hidden": "tanh", "output": "softmax",

@@ -1,15 +1,15 @@
 """Zero initialisation keeps every unit of a layer identical; scaled random initialisation
 keeps signals in range and trains deep networks.
 
-Claim (seed 004, "random initialisation to break symmetry" and "initialisation
-schemes"): with all weights zero every unit of a layer computes, and learns, the same
-thing; random weights scaled by √(1/n) (LeCun) or √(2/n) (He), or Glorot's
-√(2/(n_in + n_out)), keep the activations of a deep network in range, and such a network
-trains better than one started from N(0, 1) weights.
+Claim (the neural-network notes, "random initialisation to break symmetry" and
+"initialisation schemes"): with all weights zero every unit of a layer computes, and
+learns, the same thing; random weights scaled by √(1/n) (LeCun) or √(2/n) (He), or
+Glorot's √(2/(n_in + n_out)), keep the activations of a deep network in range, and such a
+network trains better than one started from N(0, 1) weights.
 
-Seed 004 muddles the names ("Xavier: √(1/n)", "Her: √(2/(n^L + n^{L−1}))"); the standard
-ones are used here: LeCun normal σ = √(1/n_in), He normal σ = √(2/n_in), Glorot (Xavier)
-normal σ = √(2/(n_in + n_out)).
+The neural-network notes muddle the names ("Xavier: √(1/n)", "Her: √(2/(n^L + n^{L−1}))");
+the standard ones are used here: LeCun normal σ = √(1/n_in), He normal σ = √(2/n_in),
+Glorot (Xavier) normal σ = √(2/(n_in + n_out)).
 
 Three parts, on the bundled MNIST sample (4,000 training and 1,000 test digits, pixels in
 [0, 1]), 784-100-100-100-100-10 networks, softmax output with cross entropy, SGD η = 0.1,
@@ -43,9 +43,10 @@ from jaxnn import backprop, data, optimizers, train
 
 NAME = "initialization"
 CLAIM = (
-    "Zero initialisation makes every unit of a layer learn the same thing (seed 004); random "
-    "initialisation scaled by √(1/n) (LeCun), √(2/n) (He) or Glorot's √(2/(n_in + n_out)) "
-    "keeps a deep network's activations in range, and it trains better than N(0, 1)."
+    "Zero initialisation makes every unit of a layer learn the same thing (the neural-network "
+    "notes); random initialisation scaled by √(1/n) (LeCun), √(2/n) (He) or Glorot's "
+    "√(2/(n_in + n_out)) keeps a deep network's activations in range, and it trains better "
+    "than N(0, 1)."
 )
 
 DEEP_SIZES = (784, 100, 100, 100, 100, 10)

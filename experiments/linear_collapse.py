@@ -1,9 +1,9 @@
 """Without activations a deep network is one affine map, so it cannot fit XOR.
 
-Claim (seed 004, "why activations are needed"): with identity activations, a network of
-any depth collapses to ŷ = WX + B with W = W^L ⋯ W^1 and B = W^L(⋯(W^2 b^1 + b^2)⋯) + b^L,
-so it is no more expressive than one layer: it cannot fit XOR, which a small network
-with a tanh hidden layer fits exactly.
+Claim (the neural-network notes, "why activations are needed"): with identity activations,
+a network of any depth collapses to ŷ = WX + B with W = W^L ⋯ W^1 and
+B = W^L(⋯(W^2 b^1 + b^2)⋯) + b^L, so it is no more expressive than one layer: it cannot fit
+XOR, which a small network with a tanh hidden layer fits exactly.
 
 Part 1 builds a deep identity network (6 layers, random weights and biases), computes W
 and B by multiplying the layers out, and compares ``jaxnn.forward`` with XWᵀ + B on random
@@ -34,9 +34,9 @@ from jaxnn import backprop, data, optimizers, train
 
 NAME = "linear_collapse"
 CLAIM = (
-    "Without activations a deep network collapses to one affine map ŷ = WX + B (seed 004): "
-    "it cannot fit XOR (cost stuck at the least-squares floor 0.125, at most 3 of 4 points "
-    "right), while a small tanh network fits XOR exactly."
+    "Without activations a deep network collapses to one affine map ŷ = WX + B (the "
+    "neural-network notes): it cannot fit XOR (cost stuck at the least-squares floor 0.125, "
+    "at most 3 of 4 points right), while a small tanh network fits XOR exactly."
 )
 
 DEEP_SIZES = (4, 32, 32, 32, 32, 32, 2)

@@ -1,21 +1,21 @@
 """A 1-layer network with a sigmoid output is logistic regression, trained by ``propagate``.
 
-Claim (seed 003, after Andrew Ng): a network with no hidden layer, ŷ = σ(wᵀx + b), with
-the binary cross-entropy cost J = (1/m) Σ L(a, y), is logistic regression; its batch
-gradient descent is the seed's ``propagate`` loop, dw = (1/m) X (A − Y)ᵀ and
-db = (1/m) Σ (A − Y).
+Claim (the notes after Andrew Ng's course): a network with no hidden layer,
+ŷ = σ(wᵀx + b), with the binary cross-entropy cost J = (1/m) Σ L(a, y), is logistic
+regression; its batch gradient descent is the notes' ``propagate`` loop,
+dw = (1/m) X (A − Y)ᵀ and db = (1/m) Σ (A − Y).
 
 The experiment trains the same model two ways on a binary task from the bundled MNIST
 sample (3 against 8), from the same zero initialisation, in float64:
 
-* the seed's loop in plain NumPy, with the seed's column layout X: (n_x, m), w: (n_x, 1);
+* the notes' loop in plain NumPy, with the notes' column layout X: (n_x, m), w: (n_x, 1);
 * jaxnn: ``Network((784, 1), ("sigmoid",), "binary_cross_entropy")``, the hand-written
   full-batch gradient ``backprop.value_and_grad`` (BP1 fused: Δ = (A − Y)/m), and
   ``optimizers.sgd``; and once more with ``jax.grad(jaxnn.cost)`` in place of BP1–BP4.
 
 It records the largest difference between the parameters (and the costs) of the runs over
 every step, and the test accuracy. jaxnn computes the cross entropy from the logits
-(log σ(z) = −softplus(−z)); the seed takes log A directly, which only differs once A
+(log σ(z) = −softplus(−z)); the notes take log A directly, which only differs once A
 rounds to 0 or 1.
 """
 
@@ -32,8 +32,9 @@ from jaxnn import backprop, data, optimizers
 NAME = "logistic_regression"
 CLAIM = (
     "A 1-layer sigmoid network with binary cross entropy is logistic regression: trained "
-    "by full-batch gradient descent it follows seed 003's propagate loop (dw = (1/m) X (A − "
-    "Y)ᵀ, db = (1/m) Σ (A − Y)) step by step, and it separates two digits."
+    "by full-batch gradient descent it follows the propagate loop of the notes after Andrew "
+    "Ng's course (dw = (1/m) X (A − Y)ᵀ, db = (1/m) Σ (A − Y)) step by step, and it "
+    "separates two digits."
 )
 
 DIGITS = (3, 8)  # label 0 and label 1
@@ -43,7 +44,8 @@ GOOD_ACCURACY = 0.9
 
 
 # ----------------------------------------------------------------------------------------
-# Seed 003, in plain NumPy, with its layout: X (n_x, m), Y (1, m), w (n_x, 1), b scalar.
+# The notes after Andrew Ng's course, in plain NumPy, with their layout: X (n_x, m),
+# Y (1, m), w (n_x, 1), b scalar.
 
 
 def sigmoid(z):
@@ -51,7 +53,7 @@ def sigmoid(z):
 
 
 def propagate(w, b, X, Y):
-    """Seed 003's propagate: the cost and the gradients, vectorised over the m columns."""
+    """The notes' propagate: the cost and the gradients, vectorised over the m columns."""
     m = X.shape[1]
     # FORWARD PROPAGATION (FROM X TO COST)
     A = sigmoid(np.dot(w.T, X) + b)
@@ -63,7 +65,7 @@ def propagate(w, b, X, Y):
 
 
 def optimize(w, b, X, Y, num_iterations: int, learning_rate: float):
-    """Seed 003's batch gradient-descent loop; the parameters and cost of every step."""
+    """The notes' batch gradient-descent loop; the parameters and cost of every step."""
     history = []
     for _ in range(num_iterations):
         grads, cost = propagate(w, b, X, Y)  # propagation on ALL the training sample
@@ -80,7 +82,7 @@ def optimize(w, b, X, Y, num_iterations: int, learning_rate: float):
 def jaxnn_descent(x, y, num_iterations: int, learning_rate: float, gradient: str):
     """Full-batch gradient descent with jaxnn: ``x: (m, 784)`` rows, ``y: (m,)`` 0/1."""
     net = jaxnn.Network((784, 1), ("sigmoid",), "binary_cross_entropy")
-    params = (jaxnn.Layer(W=jnp.zeros((1, 784)), b=jnp.zeros((1,))),)  # as the seed's zeros
+    params = (jaxnn.Layer(W=jnp.zeros((1, 784)), b=jnp.zeros((1,))),)  # as the notes' zeros
     opt = optimizers.sgd(learning_rate)
     if gradient == "manual":
         value_and_grad = backprop.value_and_grad  # BP1–BP4
@@ -113,7 +115,7 @@ def run(quick: bool, seed: int) -> Result:
     x_test = mnist.x_test[test_mask].astype(np.float64)
     y_test = (mnist.y_test[test_mask] == DIGITS[1]).astype(np.int32)
 
-    # The seed: X (n_x, m), Y (1, m), zeros.
+    # The notes: X (n_x, m), Y (1, m), zeros.
     X, Y = x_train.T, y_train[None, :].astype(np.float64)
     seed_history = optimize(np.zeros((784, 1)), 0.0, X, Y, iterations, LEARNING_RATE)
     w_seed, b_seed, _ = seed_history[-1]
@@ -130,12 +132,12 @@ def run(quick: bool, seed: int) -> Result:
         train_accuracy = float(jaxnn.accuracy(net, params, x_train, y_train))
         dtype = str(params[0].W.dtype)
 
-    # Step by step: the seed's w (n_x, 1) is jaxnn's W (1, n_x) transposed.
+    # Step by step: the notes' w (n_x, 1) is jaxnn's W (1, n_x) transposed.
     param_diff = [
         max(float(np.max(np.abs(W - w.T))), float(np.max(np.abs(bj - b))))
         for (w, b, _), (W, bj, _) in zip(seed_history, manual)
     ]
-    # The seed's cost is J before its update; jaxnn's J too (value_and_grad at the params
+    # The notes' cost is J before its update; jaxnn's J too (value_and_grad at the params
     # the step starts from).
     cost_diff = max(abs(float(J) - c) for (_, _, c), (_, _, J) in zip(seed_history, manual))
     ad_diff = max(
@@ -154,10 +156,10 @@ def run(quick: bool, seed: int) -> Result:
     seed_costs = [c for _, _, c in seed_history]
     summary = (
         f"Over {iterations} full-batch steps on {len(y_train)} digits ({DIGITS[0]} vs "
-        f"{DIGITS[1]}), jaxnn's parameters equal the seed's NumPy propagate loop to "
+        f"{DIGITS[1]}), jaxnn's parameters equal the notes' NumPy propagate loop to "
         f"{max_param_diff:.1e} (costs to {cost_diff:.1e}, autodiff to {ad_diff:.1e}, "
         f"{dtype}); cost {costs[0]:.4f} → {costs[-1]:.4f}, test accuracy "
-        f"{test_accuracy:.1%} on {len(y_test)} unseen digits (the seed's loop: "
+        f"{test_accuracy:.1%} on {len(y_test)} unseen digits (the notes' loop: "
         f"{seed_test_accuracy:.1%})."
     )
     results = {
@@ -181,7 +183,7 @@ def run(quick: bool, seed: int) -> Result:
         "digits": DIGITS,
         "label_1": DIGITS[1],
         "network": net.to_dict(),
-        "init": "zeros (as the seed's initialize_with_zeros)",
+        "init": "zeros (as the notes' initialize_with_zeros)",
         "learning_rate": LEARNING_RATE,
         "iterations": iterations,
         "batch": "full (batch gradient descent)",
@@ -193,7 +195,7 @@ def run(quick: bool, seed: int) -> Result:
         plt = pyplot()
         fig, axes = plt.subplots(1, 3, figsize=(13, 4), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
         t = np.arange(1, iterations + 1)
-        axes[0].semilogy(t, seed_costs, lw=3, alpha=0.5, label="seed 003 propagate (NumPy)")
+        axes[0].semilogy(t, seed_costs, lw=3, alpha=0.5, label="the notes' propagate (NumPy)")
         axes[0].semilogy(t, costs, "k--", lw=1, label="jaxnn BP1–BP4 + sgd")
         axes[0].set_xlabel("gradient-descent step")
         axes[0].set_ylabel("cost J (binary cross entropy)")
@@ -202,7 +204,7 @@ def run(quick: bool, seed: int) -> Result:
         axes[1].semilogy(t, np.maximum(param_diff, 1e-18), ".", ms=2)
         axes[1].axhline(SAME_TOLERANCE, color="r", ls=":", lw=1, label="tolerance 1e-10")
         axes[1].set_xlabel("gradient-descent step")
-        axes[1].set_ylabel("max |θ_jaxnn − θ_seed| (float64)")
+        axes[1].set_ylabel("max |θ_jaxnn − θ_notes| (float64)")
         axes[1].set_title("parameters, step by step")
         axes[1].legend(fontsize=8)
         w_img = np.asarray(params[0].W).reshape(28, 28)

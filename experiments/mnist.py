@@ -1,7 +1,8 @@
-"""Experiment 12: a network trained on MNIST recognises digits it has not seen (seed 002).
+"""Experiment 12: a network trained on MNIST recognises digits it has not seen (the AI
+Okinawa course slides).
 
-Claim (seed 002's MNIST slides, training vs test data): networks trained by the
-hand-written backpropagation recognise handwritten test digits they were never trained
+Claim (the AI Okinawa course slides on MNIST, training vs test data): networks trained by
+the hand-written backpropagation recognise handwritten test digits they were never trained
 on, far above chance (10 %).
 
 Two runs, each :func:`jaxnn.train.fit` with BP1–BP4, test accuracy after every epoch:
@@ -44,7 +45,7 @@ NAME = "mnist"
 CLAIM = (
     "Networks trained by the hand-written backpropagation recognise handwritten digits they "
     "have not seen: Nielsen's canonical 784-30-10 run reaches ≥ 0.90 and the default "
-    "784-256-10 ReLU/softmax network ≥ 0.93 test accuracy (seed 002)."
+    "784-256-10 ReLU/softmax network ≥ 0.93 test accuracy (the AI Okinawa course slides)."
 )
 
 DATA_ENV = "JAXNN_MNIST_DIR"

@@ -1,12 +1,12 @@
-"""Experiment 8: normalising the inputs speeds up training (seed 004).
+"""Experiment 8: normalising the inputs speeds up training (the neural-network notes).
 
-Claim (seed 004, "input normalisation x ← (x − μ)/σ"): when the input features live on
-very different scales, training on standardized inputs reaches a target cost in fewer
-steps than training on the raw inputs, each at its own best learning rate.
+Claim (the neural-network notes, "input normalisation x ← (x − μ)/σ"): when the input
+features live on very different scales, training on standardized inputs reaches a target
+cost in fewer steps than training on the raw inputs, each at its own best learning rate.
 
 Setting: the bundled digits with every pixel multiplied by its own random scale
 s_j = 10^{u_j}, u_j ~ U(−1, 2) (features on scales 0.1 to 100, a factor 1,000 apart), so
-the cost's valley is elongated as in seed 004's contour picture. The standardized copy is
+the cost's valley is elongated as in the notes' contour picture. The standardized copy is
 ``jaxnn.data.standardize(x_train, x_test)``: μ and σ from the training set only. The raw
 [0, 1] pixels are run too, as a reference.
 
@@ -37,7 +37,7 @@ NAME = "normalization"
 CLAIM = (
     "With input features on scales 1,000 apart, standardized inputs x ← (x − μ)/σ (μ, σ "
     "from the training set) reach a target training cost in fewer steps than the raw "
-    "inputs, each at its best learning rate (seed 004)."
+    "inputs, each at its best learning rate (the neural-network notes)."
 )
 
 SIZES = (784, 30, 10)

@@ -1,12 +1,14 @@
-"""Experiment 7: optimizers on an elongated valley and on the digits (seeds 001 and 004).
+"""Experiment 7: optimizers on an elongated valley and on the digits (the maths.md cheat
+sheet and the neural-network notes).
 
-Claim (seed 001's optimizers, seed 004's mini-batch and momentum pictures): on an elongated
-quadratic valley gradient descent zig-zags across the valley while momentum damps the
-oscillation and reaches a target cost in fewer steps at the same learning rate, and
-RMSprop and Adam give the flat direction a larger step than the steep one; on the digits
-mini-batch gradient descent reaches a lower cost than batch gradient descent after the
-same number of epochs, at the price of a noisy cost curve, while stochastic (batch 1)
-descent takes longer per epoch; every optimizer of :mod:`jaxnn.optimizers` learns.
+Claim (the maths.md cheat sheet's optimizers, the neural-network notes' mini-batch and
+momentum pictures): on an elongated quadratic valley gradient descent zig-zags across the
+valley while momentum damps the oscillation and reaches a target cost in fewer steps at the
+same learning rate, and RMSprop and Adam give the flat direction a larger step than the
+steep one; on the digits mini-batch gradient descent reaches a lower cost than batch
+gradient descent after the same number of epochs, at the price of a noisy cost curve, while
+stochastic (batch 1) descent takes longer per epoch; every optimizer of
+:mod:`jaxnn.optimizers` learns.
 
 Three parts:
 
@@ -29,9 +31,10 @@ Three parts:
 Quick mode: 2,000 digits, 3 epochs, 300 per-update costs (none for batch 1), and only sgd
 (part 2's mini-batch run) in part 3; the autodiff run is full mode only.
 
-Momentum here is seed 001's exponentially weighted form V = βV + (1 − β)g, W = W − αV: at
-the same α its long-run step along a constant gradient equals gradient descent's, so it
-wins on the valley by damping the oscillation, not by a larger step.
+Momentum here is the maths.md cheat sheet's exponentially weighted form
+V = βV + (1 − β)g, W = W − αV: at the same α its long-run step along a constant gradient
+equals gradient descent's, so it wins on the valley by damping the oscillation, not by a
+larger step.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ CLAIM = (
     "their step size per coordinate; on the digits mini-batch gradient descent reaches a "
     "lower cost than batch gradient descent after the same number of epochs while its cost "
     "curve is noisier, stochastic descent is slower per epoch, and every optimizer learns "
-    "(seeds 001, 004)."
+    "(the maths.md cheat sheet; the neural-network notes)."
 )
 
 # ----------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Experiment 9: L2 regularisation shrinks the weights and counters over-fitting (seed 000).
+"""Experiment 9: L2 regularisation shrinks the weights and counters over-fitting (the
+backpropagation notebook cheat sheet).
 
-Claim (seed 000's regularised cost J = … + λ/(2m) ΣΣΣ θ²): as λ grows the weights shrink,
-and on a training set small enough to over-fit, a moderate λ narrows the gap between
-training and test accuracy and raises the test accuracy.
+Claim (the backpropagation notebook cheat sheet's regularised cost
+J = … + λ/(2m) ΣΣΣ θ²): as λ grows the weights shrink, and on a training set small enough
+to over-fit, a moderate λ narrows the gap between training and test accuracy and raises
+the test accuracy.
 
 Setting, after Nielsen's chapter 3 over-fitting example: 500 training digits from the
 bundled sample, the 1,000 test digits, the 784-30-10 network (sigmoid hidden, softmax +
@@ -33,7 +35,7 @@ NAME = "regularization"
 CLAIM = (
     "L2 regularisation λ/(2m) Σ‖W‖² shrinks the weights as λ grows, and on a small training "
     "set that over-fits a moderate λ narrows the train–test accuracy gap and raises the "
-    "test accuracy (seed 000)."
+    "test accuracy (the backpropagation notebook cheat sheet)."
 )
 
 SIZES = (784, 30, 10)

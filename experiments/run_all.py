@@ -1,4 +1,4 @@
-"""Run every experiment and write ``report.md``: the seeds' claims, checked.
+"""Run every experiment and write ``report.md``: the source documents' claims, checked.
 
 ``python -m experiments.run_all [--quick] [--seed N] [--out DIR] [--only a,b]`` imports
 each module named in :data:`EXPERIMENTS` (lazily, so one that is not written yet is skipped
@@ -30,7 +30,8 @@ from experiments._common import DEFAULT_OUT, run_and_write
 
 QUICK_OUT = DEFAULT_OUT / "quick"
 
-# In the order of SEEDS.md's "Claims the experiments reproduce".
+# In the order of the claims as the source documents make them (docs/equations.md): the
+# worked example first, the MNIST digits and the cubic last.
 EXPERIMENTS = [
     "worked_example",
     "steep_sigmoid_and_strips",
@@ -212,7 +213,7 @@ def write_report(entries: list[dict], out: pathlib.Path, command: str, total: fl
     """``out/report.md`` from the experiments' entries; returns the text."""
     info = machine()
     lines = [
-        "# jaxnn experiments: the seeds' claims, checked",
+        "# jaxnn experiments: the source documents' claims, checked",
         "",
         f"Produced by `{command}` in {total:.1f} s.",
         "",

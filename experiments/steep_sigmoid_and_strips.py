@@ -1,13 +1,13 @@
 """A steep sigmoid is a step; pairs of steps ("strips") approximate any continuous function.
 
-Claim (seed 002, slides "Approximating a function with strips"; seed 000's universal
-approximation statement): σ(wx + b) turns into a step at x = −b/w as w grows (the seed's
-tables for w = 1, 10, 100 and b = 0, 5, −5), and a one-hidden-layer sigmoid network built
-from pairs of steep units approximates a continuous function on [0, 1] as closely as one
-likes by adding strips.
+Claim (the AI Okinawa course slides, "Approximating a function with strips"; the
+backpropagation notebook cheat sheet's universal approximation statement): σ(wx + b) turns
+into a step at x = −b/w as w grows (the slides' tables for w = 1, 10, 100 and
+b = 0, 5, −5), and a one-hidden-layer sigmoid network built from pairs of steep units
+approximates a continuous function on [0, 1] as closely as one likes by adding strips.
 
-Part 1 recomputes the seed's tables with a one-unit jaxnn network (W = [[w]], b = [b]) in
-float64 and compares each entry with the seed's printed value at the decimals it prints
+Part 1 recomputes the slides' tables with a one-unit jaxnn network (W = [[w]], b = [b]) in
+float64 and compares each entry with the slides' printed value at the decimals they print
 (at least two); it measures where σ(wx + b) crosses ½ (expected −b/w) and how wide the
 1 % → 99 % transition is (expected 2 ln 99 / w).
 
@@ -33,16 +33,17 @@ from experiments._common import Result, exit_with, make_main, pyplot
 
 NAME = "steep_sigmoid_and_strips"
 CLAIM = (
-    "σ(wx + b) becomes a step at x = −b/w as w grows (seed 002's tables, w = 1, 10, 100), "
-    "and a one-hidden-layer network of such steps, paired into strips, approximates a "
-    "continuous function ever better as strips are added."
+    "σ(wx + b) becomes a step at x = −b/w as w grows (the AI Okinawa course slides' tables, "
+    "w = 1, 10, 100), and a one-hidden-layer network of such steps, paired into strips, "
+    "approximates a continuous function ever better as strips are added."
 )
 
-# Seed 002's tables, as printed: x grid and the activation column, per (w, b).
+# The AI Okinawa course slides' tables, as printed: x grid and the activation column, per
+# (w, b).
 WEIGHT_TABLE_X = (-10.0, -5.0, -1.0, -0.1, -0.01, 0.0, 0.01, 0.1, 1.0, 5.0, 10.0)
 BIAS_TABLE_X = (-10.0, -5.0, 0.0, 5.0, 10.0)
 SEED_TABLES = (
-    # (w, b, x grid, the seed's printed a = σ(wx + b))
+    # (w, b, x grid, the slides' printed a = σ(wx + b))
     (1.0, 0.0, WEIGHT_TABLE_X,
      ("0", "0.01", "0.27", "0.48", "0.498", "0.5", "0.502", "0.52", "0.73", "0.99", "1")),
     (10.0, 0.0, WEIGHT_TABLE_X,
@@ -109,7 +110,7 @@ def _decimals(text: str) -> int:
 
 
 def seed_tables() -> tuple[list[dict], list[dict]]:
-    """The seed's σ(wx + b) tables recomputed in float64; (rows, mismatches)."""
+    """The slides' σ(wx + b) tables recomputed in float64; (rows, mismatches)."""
     rows, mismatches = [], []
     with jax.enable_x64(True):
         for w, b, grid, printed in SEED_TABLES:
@@ -187,8 +188,8 @@ def run(quick: bool, seed: int) -> Result:
     held = steps_ok and decreasing and errors[-1] < SMALL_ERROR
 
     mismatch_text = "; ".join(
-        f"w = {m['w']:g}, b = {m['b']:g}, x = {m['x']:g}: seed prints {m['seed_prints']}, "
-        f"σ({m['z']:g}) = {m['a']:.4f}" for m in mismatches
+        f"w = {m['w']:g}, b = {m['b']:g}, x = {m['x']:g}: the slides print "
+        f"{m['seed_prints']}, σ({m['z']:g}) = {m['a']:.4f}" for m in mismatches
     )
     summary = (
         f"σ(wx + b) crosses ½ at −b/w (max deviation {step_error:.1e}) and its 1–99 % "
@@ -197,9 +198,9 @@ def run(quick: bool, seed: int) -> Result:
         f"Hand-built strip networks: max error "
         + ", ".join(f"{s['max_error']:.3f}" for s in strips)
         + f" for {', '.join(map(str, STRIP_COUNTS))} strips (≈ N^{slope:.2f}). "
-        f"{len(table_rows) - len(mismatches)} of {len(table_rows)} seed table entries "
-        f"agree at the printed decimals"
-        + (f"; the seed's typo: {mismatch_text}." if mismatches else ".")
+        f"{len(table_rows) - len(mismatches)} of {len(table_rows)} entries of the slides' "
+        f"tables agree at the printed decimals"
+        + (f"; the slides' typo: {mismatch_text}." if mismatches else ".")
     )
     results = {
         "seed_tables": table_rows,
@@ -230,7 +231,7 @@ def run(quick: bool, seed: int) -> Result:
             ax1.plot(plot_x, sigmoid_curves[(w, 0.0)], label=f"w = {w:g}, b = 0")
         for _w, _b, grid, printed in SEED_TABLES[:3]:
             ax1.plot(grid, [float(t) for t in printed], "k.", ms=5)
-        ax1.plot([], [], "k.", label="seed's printed values")
+        ax1.plot([], [], "k.", label="the slides' printed values")
         ax1.set_xlabel("x")
         ax1.set_ylabel("a = σ(wx + b)")
         ax1.set_title("larger w: a sharper step at x = 0")

@@ -1,11 +1,12 @@
 """Gradients vanish or explode with depth; in a deep sigmoid network earlier layers learn
 more slowly.
 
-Claim (seed 004, "vanishing/exploding gradients", and seed 002 via Nielsen's book,
-ch. 5): in a deep linear network with weights 1.5·I (or 0.5·I) the output and the
-gradients scale as 1.5^L (0.5^L); in a deep sigmoid network the speed of learning
-‖∂C/∂b^l‖ = ‖δ^l‖ falls layer by layer towards the input, so earlier layers learn several
-times more slowly, while ReLU with He initialisation keeps it of the same order.
+Claim (the neural-network notes, "vanishing/exploding gradients", and the AI Okinawa
+course slides via Nielsen's book, ch. 5): in a deep linear network with weights 1.5·I (or
+0.5·I) the output and the gradients scale as 1.5^L (0.5^L); in a deep sigmoid network the
+speed of learning ‖∂C/∂b^l‖ = ‖δ^l‖ falls layer by layer towards the input, so earlier
+layers learn several times more slowly, while ReLU with He initialisation keeps it of the
+same order.
 
 Speed of learning of layer l, as Nielsen defines it: the norm of the gradient of the cost
 with respect to the layer's biases, averaged over the same 1,000 training images,
@@ -43,10 +44,10 @@ from jaxnn import backprop, data, optimizers, train
 
 NAME = "vanishing_gradients"
 CLAIM = (
-    "Gradients vanish or explode with depth (seed 004): a deep linear net with weights "
-    "1.5·I or 0.5·I scales its output and gradients as 1.5^L or 0.5^L, and in Nielsen's deep "
-    "sigmoid network earlier layers learn several times more slowly, while ReLU with He "
-    "initialisation keeps the layers' speeds of the same order."
+    "Gradients vanish or explode with depth (the neural-network notes): a deep linear net "
+    "with weights 1.5·I or 0.5·I scales its output and gradients as 1.5^L or 0.5^L, and in "
+    "Nielsen's deep sigmoid network earlier layers learn several times more slowly, while "
+    "ReLU with He initialisation keeps the layers' speeds of the same order."
 )
 
 SIZES = (784, 30, 30, 30, 30, 10)
@@ -182,10 +183,10 @@ def _identity_pass(net, params, x, y):
 
 
 def products(factor: float) -> dict:
-    """Seed 004's deep identity network, W^l = factor·I (2 × 2), b = 0, L = 20 layers,
-    float64: the signal after l layers, ‖A^l‖/‖x‖ (the output of a depth-l network), and
-    the error carried back over k layers, ‖Δ^{L−k}‖/‖Δ^L‖, against factor^l and factor^k;
-    and ∂J/∂W^1 against the formula, with J = ½‖a^L − 0‖²."""
+    """The neural-network notes' deep identity network, W^l = factor·I (2 × 2), b = 0,
+    L = 20 layers, float64: the signal after l layers, ‖A^l‖/‖x‖ (the output of a depth-l
+    network), and the error carried back over k layers, ‖Δ^{L−k}‖/‖Δ^L‖, against factor^l
+    and factor^k; and ∂J/∂W^1 against the formula, with J = ½‖a^L − 0‖²."""
     L = PRODUCT_DEPTHS[-1]
     with jax.enable_x64(True):
         net = jaxnn.mlp((2,) * (L + 1), hidden="identity", output="identity", cost="quadratic")
@@ -342,7 +343,7 @@ def run(quick: bool, seed: int) -> Result:
         ax2.set_ylabel("scale after l (forward) or k (backward) layers")
         ax2.set_xticks([1, 5, 10, 15, 20])
         ax2.set_xlabel("layers l or k (20-layer identity network)")
-        ax2.set_title("seed 004: products of weights explode or vanish")
+        ax2.set_title("the neural-network notes: products of weights explode or vanish")
         ax2.legend(fontsize=7)
         fig.suptitle(
             f"Vanishing and exploding: 1.5^20 = {1.5**20:.4g}, 0.5^20 = {0.5**20:.3g}, "

@@ -1,8 +1,10 @@
-"""Seed 002's worked example: one sigmoid neuron, one training step, every number.
+"""The AI Okinawa course slides' worked example: one sigmoid neuron, one training step,
+every number.
 
-Claim (seed 002): the single neuron x = (4, 0.5), w = (1, −1), b = −2, target y = 1,
-cost C = ½(y − a)², learning rate α = 1, gives after one gradient step the numbers the
-slides print (z = 1.5, a = 0.82, ∂C/∂z = −0.027, w1 = 1.108, …, a = 0.88 after the step).
+Claim (the AI Okinawa course slides): the single neuron x = (4, 0.5), w = (1, −1), b = −2,
+target y = 1, cost C = ½(y − a)², learning rate α = 1, gives after one gradient step the
+numbers the slides print (z = 1.5, a = 0.82, ∂C/∂z = −0.027, w1 = 1.108, …, a = 0.88 after
+the step).
 
 Everything is computed in float64 through the public API: the forward pass
 (``backprop.forward_pass``), the cost (``jaxnn.cost``), ∇_a C and σ' from the cost and
@@ -10,11 +12,12 @@ activation pairs, δ = ∂C/∂z from ``backprop.deltas`` (BP1), the gradient fr
 ``backprop.value_and_grad`` (BP3, BP4), the step from ``optimizers.sgd(1.0)``. Beside
 each derivative stands the autodiff one (``jax.grad``).
 
-"Agrees with the seed" means: equal at the two significant figures the slides work to
+"Agrees with the slides" means: equal at the two significant figures the slides work to
 (they round a = 0.82 and carry the rounded values down the chain, so e.g. their
 ∂C/∂w1 = −0.027 · 4 = −0.108 while the exact value is −0.1088). The one exception is the
-cost: the seed's C = 0.0162 is ½(1 − 0.82)², computed from the rounded a; the exact value is
-0.01664 (SEEDS.md lists this mistake). The experiment checks that this explains it.
+cost: the slides' C = 0.0162 is ½(1 − 0.82)², computed from the rounded a; the exact value
+is 0.01664 (docs/equations.md lists this mistake). The experiment checks that this explains
+it.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ from jaxnn import backprop, optimizers
 
 NAME = "worked_example"
 CLAIM = (
-    "One training step of seed 002's sigmoid neuron (x = (4, 0.5), w = (1, −1), b = −2, "
-    "y = 1, C = ½(y − a)², α = 1) gives the numbers the seed prints, and the hand-written "
-    "gradient equals autodiff's."
+    "One training step of the AI Okinawa course slides' sigmoid neuron (x = (4, 0.5), "
+    "w = (1, −1), b = −2, y = 1, C = ½(y − a)², α = 1) gives the numbers the slides print, "
+    "and the hand-written gradient equals autodiff's."
 )
 
-# The seed's printed numbers (seed 002, slides "Parameters updates" and "After one step").
+# The numbers the AI Okinawa course slides print ("Parameters updates", "After one step").
 SEED_PRINTED = {
     "z": 1.5,
     "a": 0.82,
@@ -52,7 +55,7 @@ SEED_PRINTED = {
     "a after": 0.88,
 }
 SEED_SIGNIFICANT_FIGURES = 2  # the precision the slides carry through the chain
-SEED_ROUNDED_A = 0.82  # the activation the seed computes its cost from
+SEED_ROUNDED_A = 0.82  # the activation the slides compute their cost from
 
 
 def round_sig(x: float, figures: int) -> float:
@@ -159,7 +162,7 @@ def run(quick: bool, seed: int) -> Result:
         )
     max_ad_diff = max(r["manual_minus_autodiff"] for r in rows if r["autodiff"] is not None)
     disagreeing = [r["quantity"] for r in rows if not r["agrees_at_2_sig_figs"]]
-    # The seed's cost is explained by its rounded a iff ½(1 − 0.82)² rounds to its 0.0162.
+    # The slides' cost is explained by their rounded a iff ½(1 − 0.82)² rounds to 0.0162.
     cost_explained = round(seed_cost_from_rounded_a, 4) == SEED_PRINTED["C"]
     manual_equals_autodiff = max_ad_diff <= 1e-15
     held = manual_equals_autodiff and (
@@ -168,9 +171,9 @@ def run(quick: bool, seed: int) -> Result:
 
     n_agree = len(rows) - len(disagreeing)
     summary = (
-        f"{n_agree} of {len(rows)} quantities agree with the seed at 2 significant figures"
+        f"{n_agree} of {len(rows)} quantities agree with the slides at 2 significant figures"
         + (
-            f"; the seed's C = 0.0162 is ½(1 − 0.82)² from its rounded a "
+            f"; the slides' C = 0.0162 is ½(1 − 0.82)² from their rounded a "
             f"(exact C = {values['C']['manual']:.6f})"
             if "C" in disagreeing
             else ""
@@ -199,8 +202,9 @@ def run(quick: bool, seed: int) -> Result:
         "seed_significant_figures": SEED_SIGNIFICANT_FIGURES,
     }
     title = (
-        f"Seed 002's neuron, one step: {n_agree}/{len(rows)} values match the seed "
-        f"(2 s.f.)" + ("; C differs: seed rounded a to 0.82" if "C" in disagreeing else "")
+        f"The AI Okinawa course slides' neuron, one step: {n_agree}/{len(rows)} values match "
+        f"the slides (2 s.f.)"
+        + ("; C differs: the slides rounded a to 0.82" if "C" in disagreeing else "")
         + f"\nmax |hand-written BP1–BP4 − jax.grad| = {max_ad_diff:.2g}"
     )
 
@@ -221,7 +225,7 @@ def run(quick: bool, seed: int) -> Result:
         table = ax.table(
             cellText=cells,
             colLabels=["quantity", f"exact (jaxnn, {dtype})", "autodiff (jax.grad)",
-                       "seed prints", "agrees (2 s.f.)"],
+                       "the slides print", "agrees (2 s.f.)"],
             loc="center",
             cellLoc="right",
         )

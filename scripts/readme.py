@@ -1,17 +1,25 @@
-"""Regenerate README's generated blocks from the code and the committed results.
+"""Regenerate the generated blocks of README.md and docs/equations.md from the code and
+the committed results.
 
     python scripts/readme.py          # print every block
-    python scripts/readme.py --write  # rewrite them inside README.md
+    python scripts/readme.py --write  # rewrite them inside README.md and docs/equations.md
+
+Nothing is run: the blocks are rendered from the source files and from what the
+experiments last wrote under ``experiments/results/``.
 
 Blocks (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``):
 
-* ``equations``: each seed equation and the line of jaxnn that implements it. Each row names
-  a unique marker (a comment) in a source file; the line number is found, not typed, so
-  the table stays true when the code moves.
+* ``equations``: each equation of the source documents (see docs/equations.md) and the line
+  of jaxnn that implements it. Each row names a marker (the start of a comment or
+  docstring) in a source file; the line number is found, not typed, so the table stays
+  true when the code moves.
 * ``benchmark``: ``experiments/results/benchmark.md``, written by
   ``python -m experiments.benchmark``.
 * ``experiments``: one row per ``experiments/results/<name>.json`` (written by
   ``python -m experiments.run_all``): the claim, whether it held, the finding.
+* ``worked_example`` (docs/equations.md): the single-neuron worked example to full
+  precision, from ``experiments/results/worked_example.json`` (written by
+  ``python -m experiments.worked_example``), so that no number in it is typed by hand.
 
 tests/test_readme.py checks that README's blocks equal this script's output.
 """
@@ -25,31 +33,64 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
+# The files whose blocks --write rewrites; each holds only some of the blocks.
+TARGETS = ("README.md", "docs/equations.md")
 
-# (equation, seed and form, file, marker that appears on exactly one line of the file)
+# The five source documents, by short name (docs/equations.md describes each).
+NOTEBOOK = "backpropagation notebook cheat sheet"
+MATHS_MD = "maths.md cheat sheet"
+SLIDES = "AI Okinawa course slides"
+NG_NOTES = "notes after Andrew Ng's course"
+NN_NOTES = "neural-network notes"
+
+# (equation, form and source, file, marker). The row links the first line of the file that
+# holds the marker. A marker is the stable start of a comment or docstring (or a piece of
+# code), so that rewording the rest of that line does not break the table.
 ROWS = [
-    ("forward", "Z^l = A^{l−1} W^{lᵀ} + b^l (001, 004)", "jaxnn/network.py", "# Z^l = A^{l−1} W^{lᵀ} + b^l"),
-    ("forward", "A^l = g(Z^l)", "jaxnn/network.py", "# A^l = g(Z^l)"),
-    ("cost", "J = (1/m) Σ C(a_i, y_i) (003)", "jaxnn/network.py", "# J = (1/m) Σ_i C(a_i, y_i)"),
-    ("L2", "+ λ/(2m) Σ ‖W^l‖² (000)", "jaxnn/network.py", "# (λ/2m) Σ ‖W^l‖²"),
-    ("BP1", "Δ^L = ∇_A J ⊙ g'(Z^L) (general)", "jaxnn/backprop.py", "# (BP1) ∇_a C ⊙ g'(Z^L), or the softmax VJP"),
-    ("BP1 fused", "sigmoid + BCE, identity + quadratic: Δ^L = (A − Y)/m (003)", "jaxnn/backprop.py", "# (BP1) Δ^L = (A − Y)/m"),
-    ("BP1 fused", "softmax + CE: Δ^L = (P − Y)/m (001)", "jaxnn/backprop.py", "# (BP1) Δ^L = (P − Y)/m."),
-    ("BP2", "Δ^l = (Δ^{l+1} W^{l+1}) ⊙ g'(Z^l)", "jaxnn/backprop.py", "# (BP2) Δ^{l−1} = (Δ^l W^l) ⊙ g'(Z^{l−1})"),
-    ("BP3", "∂J/∂b^l = Σ_rows Δ^l", "jaxnn/backprop.py", "# (BP3) ∂J/∂b^l = Σ_rows Δ^l"),
-    ("BP4", "∂J/∂W^l = Δ^{lᵀ} A^{l−1}", "jaxnn/backprop.py", "# (BP4) ∂J/∂W^l = Δ^{lᵀ} A^{l−1}"),
-    ("BP4 + L2", "+ (λ/m) W^l (000)", "jaxnn/backprop.py", "# (BP4) + (λ/m) W^l"),
-    ("σ'", "a(1 − a) (002)", "jaxnn/activations.py", '"""σ\'(z) = a(1 − a), seed 002."""'),
-    ("tanh'", "1 − a²", "jaxnn/activations.py", '"""tanh\'(z) = 1 − a²."""'),
-    ("ReLU'", "1[z > 0] (004's 'ReLU')", "jaxnn/activations.py", '"""ReLU\'(z) = 1 if z > 0 else 0'),
-    ("softmax Jacobian", "a_i(δ_ij − a_j), as a VJP (001)", "jaxnn/activations.py", '"""Σ_i g_i ∂a_i/∂z_j = Σ_i g_i a_i (δ_ij − a_j)'),
-    ("∇_a C quadratic", "a − y (002)", "jaxnn/costs.py", '"""∇_a C = a − y."""'),
-    ("∇_a C binary CE", "−y/a + (1 − y)/(1 − a) (001, sign fixed)", "jaxnn/costs.py", '"""∇_a C = −y/a + (1 − y)/(1 − a)'),
-    ("∇_a C cross entropy", "−y/a (001)", "jaxnn/costs.py", '"""∇_a C = −y / a."""'),
-    ("momentum", "V = βV + (1 − β) dW; W = W − αV (001)", "jaxnn/optimizers.py", "# V = βV + (1 − β) g"),
-    ("RMSprop", "S = βS + (1 − β) dW²; W = W − α dW/(√S + ε) (001)", "jaxnn/optimizers.py", "# S = βS + (1−β)g²"),
-    ("Adam", "V̂ = V/(1 − β1^t), Ŝ = S/(1 − β2^t) (001)", "jaxnn/optimizers.py", "# V̂ = V / (1 − β1^t)"),
-    ("gradient check", "(J(θ + ε) − J(θ − ε))/2ε (004, sign fixed)", "jaxnn/gradcheck.py", "# centred difference (seed 004's sign corrected)"),
+    ("forward", f"Z^l = A^{{l−1}} W^{{lᵀ}} + b^l ({MATHS_MD}; {NN_NOTES})",
+     "jaxnn/network.py", "# Z^l = A^{l−1} W^{lᵀ} + b^l"),
+    ("forward", "A^l = g(Z^l)",
+     "jaxnn/network.py", "# A^l = g(Z^l)"),
+    ("cost", f"J = (1/m) Σ C(a_i, y_i) ({NG_NOTES})",
+     "jaxnn/network.py", "# J = (1/m) Σ_i C(a_i, y_i)"),
+    ("L2", f"+ λ/(2m) Σ ‖W^l‖² ({NOTEBOOK})",
+     "jaxnn/network.py", "(net.l2 / (2 * m))"),
+    ("BP1", "Δ^L = ∇_A J ⊙ g'(Z^L) (general)",
+     "jaxnn/backprop.py", "# (BP1) ∇_a C ⊙ g'(Z^L), or the softmax VJP"),
+    ("BP1 fused", f"sigmoid + BCE, identity + quadratic: Δ^L = (A − Y)/m ({NG_NOTES})",
+     "jaxnn/backprop.py", "# (BP1) Δ^L = (A − Y)/m"),
+    ("BP1 fused", f"softmax + CE: Δ^L = (P − Y)/m ({MATHS_MD})",
+     "jaxnn/backprop.py", "# (BP1) Δ^L = (P − Y)/m."),
+    ("BP2", "Δ^l = (Δ^{l+1} W^{l+1}) ⊙ g'(Z^l)",
+     "jaxnn/backprop.py", "# (BP2) Δ^{l−1} = (Δ^l W^l) ⊙ g'(Z^{l−1})"),
+    ("BP3", "∂J/∂b^l = Σ_rows Δ^l",
+     "jaxnn/backprop.py", "# (BP3) ∂J/∂b^l = Σ_rows Δ^l"),
+    ("BP4", "∂J/∂W^l = Δ^{lᵀ} A^{l−1}",
+     "jaxnn/backprop.py", "# (BP4) ∂J/∂W^l = Δ^{lᵀ} A^{l−1}"),
+    ("BP4 + L2", f"+ (λ/m) W^l ({NOTEBOOK})",
+     "jaxnn/backprop.py", "# (BP4) + (λ/m) W^l"),
+    ("σ'", f"a(1 − a) ({SLIDES})",
+     "jaxnn/activations.py", '"""σ\'(z) = a(1 − a)'),
+    ("tanh'", "1 − a²",
+     "jaxnn/activations.py", '"""tanh\'(z) = 1 − a²."""'),
+    ("ReLU'", f"1[z > 0] (what the {NN_NOTES} print as ReLU)",
+     "jaxnn/activations.py", '"""ReLU\'(z) = 1 if z > 0 else 0'),
+    ("softmax Jacobian", f"a_i(δ_ij − a_j), as a VJP ({MATHS_MD})",
+     "jaxnn/activations.py", '"""Σ_i g_i ∂a_i/∂z_j = Σ_i g_i a_i (δ_ij − a_j)'),
+    ("∇_a C quadratic", f"a − y ({SLIDES})",
+     "jaxnn/costs.py", '"""∇_a C = a − y."""'),
+    ("∇_a C binary CE", f"−y/a + (1 − y)/(1 − a) ({MATHS_MD}, sign fixed)",
+     "jaxnn/costs.py", '"""∇_a C = −y/a + (1 − y)/(1 − a)'),
+    ("∇_a C cross entropy", f"−y/a ({MATHS_MD})",
+     "jaxnn/costs.py", '"""∇_a C = −y / a."""'),
+    ("momentum", f"V = βV + (1 − β) dW; W = W − αV ({MATHS_MD})",
+     "jaxnn/optimizers.py", "# V = βV + (1 − β) g"),
+    ("RMSprop", f"S = βS + (1 − β) dW²; W = W − α dW/(√S + ε) ({MATHS_MD})",
+     "jaxnn/optimizers.py", "# S = βS + (1−β)g²"),
+    ("Adam", f"V̂ = V/(1 − β1^t), Ŝ = S/(1 − β2^t) ({MATHS_MD})",
+     "jaxnn/optimizers.py", "# V̂ = V / (1 − β1^t)"),
+    ("gradient check", f"(J(θ + ε) − J(θ − ε))/2ε ({NN_NOTES}, sign fixed)",
+     "jaxnn/gradcheck.py", "# centred difference"),
 ]
 
 
@@ -63,7 +104,7 @@ def _line_of(path: str, marker: str) -> int:
 
 def render_equations() -> str:
     out = [
-        "| equation | seed form (source) | implemented at |",
+        "| equation | form (source) | implemented at |",
         "| --- | --- | --- |",
     ]
     for name, form, path, marker in ROWS:
@@ -97,10 +138,63 @@ def render_experiments() -> str:
     return "\n".join(rows)
 
 
+# The worked example's quantities, as docs/equations.md names them.
+WORKED_EXAMPLE_LABELS = {
+    "z": "z = w₁x₁ + w₂x₂ + b",
+    "a": "a = σ(z)",
+    "C": "C = ½(y − a)²",
+    "dC/da": "∂C/∂a = a − y",
+    "da/dz": "∂a/∂z = a(1 − a)",
+    "dC/dz": "δ = ∂C/∂z = (a − y) a(1 − a)",
+    "dC/dw1": "∂C/∂w₁ = δ x₁",
+    "dC/dw2": "∂C/∂w₂ = δ x₂",
+    "dC/db": "∂C/∂b = δ",
+    "w1 after": "w₁ − α ∂C/∂w₁",
+    "w2 after": "w₂ − α ∂C/∂w₂",
+    "b after": "b − α ∂C/∂b",
+    "a after": "a after the step",
+}
+
+
+def render_worked_example() -> str:
+    path = RESULTS / "worked_example.json"
+    if not path.exists():
+        return "_Not run yet: `python -m experiments.worked_example`._"
+    r = json.loads(path.read_text(encoding="utf-8"))
+    res = r["results"]
+    rows = [
+        f"| quantity | jaxnn ({res['dtype']}) | the slides print "
+        "| equal at 2 significant figures |",
+        "| --- | ---: | ---: | :---: |",
+    ]
+    printed_a = None
+    for row in res["table"]:
+        if row["quantity"] == "a":
+            printed_a = row["seed"]
+        label = WORKED_EXAMPLE_LABELS.get(row["quantity"], row["quantity"])
+        agrees = "yes" if row["agrees_at_2_sig_figs"] else "**no**"
+        rows.append(f"| {label} | {row['exact']!r} | {row['seed']:g} | {agrees} |")
+    explained = (
+        f"The slides' C is ½(1 − {printed_a:g})² = {res['seed_cost_from_rounded_a']:.4f}: "
+        "the cost of the rounded a, not of a."
+        if res["seed_cost_explained_by_rounded_a"]
+        else f"½(1 − {printed_a:g})² = {res['seed_cost_from_rounded_a']:.4f} does not explain "
+        "the slides' C."
+    )
+    rows += [
+        "",
+        f"Largest |hand-written − `jax.grad`| over the derivatives and the step: "
+        f"{res['max_abs_manual_minus_autodiff']:.1e} ({res['dtype']}). {explained} "
+        f"Generated from `experiments/results/worked_example.json` (`{r['command']}`).",
+    ]
+    return "\n".join(rows)
+
+
 BLOCKS = {
     "equations": render_equations,
     "benchmark": render_benchmark,
     "experiments": render_experiments,
+    "worked_example": render_worked_example,
 }
 
 
@@ -123,8 +217,10 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true", help="rewrite the blocks in README.md")
     args = ap.parse_args(argv)
     if args.write:
-        path = ROOT / "README.md"
-        path.write_text(render_all(path.read_text(encoding="utf-8")), encoding="utf-8")
+        for target in TARGETS:
+            path = ROOT / target
+            if path.exists():
+                path.write_text(render_all(path.read_text(encoding="utf-8")), encoding="utf-8")
     else:
         for name, render in BLOCKS.items():
             print(f"<!-- {name} -->\n{render()}\n")

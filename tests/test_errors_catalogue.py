@@ -12,11 +12,14 @@ exit with status 2 and print the excerpt, and no traceback, on stderr.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import io
 import json
 import os
 import re
+import resource
+import signal
 import traceback
 import types
 from pathlib import Path
@@ -25,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import safetensors.numpy
 
 import jaxnn
 from jaxnn import (
@@ -33,12 +37,12 @@ from jaxnn import (
     data,
     gradcheck,
     optimizers,
-    parallel,
     privacy,
     schedules,
     train,
 )
 from jaxnn.cli import main
+from jaxnn.train import parallel
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "errors.md"
@@ -83,14 +87,29 @@ def _idx(code: int, dims, payload: bytes = b"") -> bytes:
     return bytes([0, 0, code, len(dims)]) + np.asarray(dims, ">u4").tobytes() + payload
 
 
-def _crafted_checkpoint(path: Path, **meta) -> Path:
-    """A checkpoint of NET whose jaxnn metadata entries are replaced by ``meta``."""
-    tensors = checkpoint._param_tensors(NET, P)
+def _crafted_checkpoint(path: Path, leaves=(), **meta) -> Path:
+    """A checkpoint of NET and optimizer-state ``leaves`` whose jaxnn metadata entries are
+    replaced by ``meta`` (written by the safetensors package, without a checksum)."""
+    tensors = {f"params.{l}.{f}": np.asarray(getattr(layer, f))
+               for l, layer in enumerate(P, start=1) for f in ("W", "b")}
+    tensors |= {f"opt_state.{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     metadata = {"format": checkpoint.FORMAT, "network": json.dumps(NET.to_dict()), "step": "0",
                 "opt_state_leaves": "0", "opt_state_type": "", "metadata": "{}", **meta}
-    header = checkpoint._header(tensors, metadata)
-    path.write_bytes(header + b"".join(np.asarray(a).tobytes() for _, a in tensors))
+    safetensors.numpy.save_file(tensors, path, metadata=metadata)
     return path
+
+
+def _over_file_size_limit(fn, limit=1000):
+    """``fn()`` while writes past ``limit`` bytes of a file fail with EFBIG, as on a full
+    disk (RLIMIT_FSIZE, with SIGXFSZ ignored so that write raises instead of killing)."""
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
+    try:
+        return fn()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +123,7 @@ def ctx(tmp_path_factory):
     with jax.enable_x64(True):
         p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), P)
         c.f64 = checkpoint.save(tmp / "f64.safetensors", p64, net=NET, step=0)
+        c.adam64 = adam.init(p64)  # the state --x64 expects
     c.text = tmp / "notes.txt"
     c.text.write_text("these are my notes, not a checkpoint\n")
     c.empty = tmp / "empty.safetensors"
@@ -116,6 +136,17 @@ def ctx(tmp_path_factory):
     c.bad_json = _crafted_checkpoint(tmp / "bad_json.safetensors", network="{not json")
     c.bad_step = _crafted_checkpoint(tmp / "bad_step.safetensors", step="-3")
     c.other_format = _crafted_checkpoint(tmp / "other_format.safetensors", format="pickle/1")
+    raw = c.ckpt.read_bytes()  # its tensor data zeroed after the header
+    c.damaged = tmp / "damaged.safetensors"
+    c.damaged.write_bytes(raw[: 8 + int.from_bytes(raw[:8], "little")].ljust(len(raw), b"\0"))
+    leaves = [np.array(x) for x in jax.tree.leaves(adam.init(P))]  # count, rate, V, S
+    leaves[2][0, 0] = np.nan  # a NaN moment: velocity[0].W
+    c.nan_moment = _crafted_checkpoint(tmp / "nan_moment.safetensors", leaves,
+                                       opt_state_leaves="10", opt_state_type="AdamState")
+    leaves = [np.array(x) for x in jax.tree.leaves(adam.init(P))]
+    leaves[0] = np.int32(-1)  # a negative count
+    c.negative_count = _crafted_checkpoint(tmp / "negative_count.safetensors", leaves,
+                                           opt_state_leaves="10", opt_state_type="AdamState")
     # MNIST-shaped checkpoints for `jaxnn evaluate` and `jaxnn train --resume`.
     mp = jaxnn.init_params(KEY, MNIST_NET, "he_normal")
     c.run = tmp / "run"
@@ -125,6 +156,26 @@ def ctx(tmp_path_factory):
     (c.corrupt_run / "checkpoint.safetensors").write_bytes(
         (c.run / "checkpoint.safetensors").read_bytes()[:200]
     )
+    # A run of `jaxnn train --sizes 784,16,10 --batch-size 100 --schedule cosine --epochs 2`
+    # after its first epoch; one that never finished an epoch; one another process writes.
+    flags = {"sizes": [784, 16, 10], "hidden": "relu", "output": "softmax",
+             "cost": "cross_entropy", "l2": 0.0, "init": "he_normal", "optimizer": "adam",
+             "lr": 1e-3, "schedule": "cosine", "epochs": 2, "batch_size": 100,
+             "grad": "manual", "data": None, "val_size": 0, "patience": None, "seed": 0,
+             "x64": False}
+    c.cosine_run = tmp / "cosine_run"
+    checkpoint.save(c.cosine_run / "checkpoint.safetensors", mp, adam.init(mp), net=MNIST_NET,
+                    step=1, metadata={"config": {"flags": flags}, "history": []})
+    c.unstarted = tmp / "unstarted"
+    c.unstarted.mkdir()
+    (c.unstarted / "config.json").write_text(json.dumps({"format": "jaxnn-run/1"}))
+    c.project = tmp / "project"
+    c.project.mkdir()
+    (c.project / "config.json").write_text('{"my": "settings"}\n')
+    c.busy = tmp / "busy"
+    c.busy.mkdir()
+    c.busy_lock = open(c.busy / ".jaxnn.lock", "w")  # noqa: SIM115 (held by the fixture)
+    fcntl.flock(c.busy_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     nan_params = (jaxnn.Layer(mp[0].W.at[0, 0].set(jnp.nan), mp[0].b), mp[1])
     c.nan_ckpt = checkpoint.save(tmp / "nan.safetensors", nan_params, net=MNIST_NET, step=1)
     c.small_ckpt = c.ckpt  # a (3, 4, 2) network: not MNIST's
@@ -165,6 +216,30 @@ def ctx(tmp_path_factory):
     c.mnist_count = mnist("count", n_train=(12, 11))
     c.mnist_labels = mnist("labels", labels_max=200)
     c.mnist_shape = mnist("shape", shape=(27, 28))
+    # Datasets a user brings: .npz files (3 classes of 2 × 3 images) and IDX folders.
+
+    def npz(name, **change):
+        arrays = {"x_train": np.ones((6, 2, 3), np.uint8), "y_train": np.array([0, 1, 2] * 2),
+                  "x_test": np.ones((2, 2, 3), np.uint8), "y_test": np.array([0, 1]), **change}
+        np.savez(tmp / f"{name}.npz", **{k: v for k, v in arrays.items() if v is not None})
+        return tmp / f"{name}.npz"
+
+    c.npz_key = npz("key", y_test=None)
+    c.npz_extra = npz("extra", x_val=np.ones((1, 6)))
+    c.npz_object = npz("object", x_test=np.array([[1, None]] * 2, dtype=object))
+    c.npz_rows = npz("rows", y_train=np.array([0, 1, 2]))
+    c.npz_text = npz("text", x_train=np.full((6, 3), "a"))
+    c.npz_nan = npz("nan", x_test=np.array([[0.5, np.nan], [0.0, 1.0]]))
+    c.npz_shape = npz("shape", x_test=np.ones((2, 3, 2), np.uint8))
+    c.npz_range = npz("range", y_test=np.array([0, 7]))
+    c.npz_negative = npz("negative", y_test=np.array([0, -1]))
+    c.npz_float = npz("float", y_train=np.array([0, 1, 2, 0, 1.5, 2]))
+    c.npz_one_hot = npz("one_hot", y_train=np.full((6, 3), 0.5))
+    c.not_npz = tmp / "notes.npz"
+    c.not_npz.write_text("these are my notes, not an .npz\n")
+    c.idx_count = mnist("idx_count", n_train=(12, 11), shape=(10, 10))
+    c.idx_lack = mnist("idx_lack")
+    (c.idx_lack / "t10k-labels-idx1-ubyte").unlink()
     return c
 
 
@@ -301,6 +376,18 @@ CASES = {
     "opt-schedule-python-if": lambda c: jax.jit(
         optimizers.sgd(lambda count: 0.1 if count < 10 else 0.01).update)(P, SGD.init(P), P),
     "opt-learning-rate-state": lambda c: optimizers.learning_rate(3),
+    "opt-keyword-optax-name": lambda c: optimizers.adam(1e-3, b1=0.9),
+    "opt-in-optax-chain": lambda c: __import__("optax").chain(
+        __import__("optax").identity(), SGD).init(P),
+    "opt-in-optax-update": lambda c: __import__("optax").chain(SGD).update(
+        P, (SGD.init(P),), P),
+    "opt-to-optax-not-jaxnn": lambda c: optimizers.as_gradient_transformation(
+        __import__("optax").sgd(0.1)),
+    "opt-to-optax-no-params": lambda c: optimizers.as_gradient_transformation(SGD).update(
+        P, SGD.init(P)),
+    "opt-from-optax-jaxnn": lambda c: optimizers.from_gradient_transformation(SGD),
+    "opt-as-optimizer-name": lambda c: optimizers.as_optimizer("adam"),
+    "opt-as-optimizer-factory": lambda c: optimizers.as_optimizer(__import__("optax").adam),
     # Schedules.
     "sched-constant-zero": lambda c: schedules.constant(0.0),
     "sched-decay-rate-zero": lambda c: schedules.exponential_decay(0.1, 0.0, 10),
@@ -408,6 +495,20 @@ CASES = {
     "ckpt-load-f64": lambda c: checkpoint.load(c.f64),
     "ckpt-load-fifo": lambda c: checkpoint.load(c.fifo),
     "ckpt-load-loop": lambda c: checkpoint.load(c.loop),
+    "ckpt-save-metadata-large": lambda c: checkpoint.save(
+        c.tmp / "x.safetensors", P, net=NET, step=0,
+        metadata={"log": "x" * checkpoint.MAX_METADATA_BYTES}),
+    "ckpt-save-opt-nan": lambda c: checkpoint.save(
+        c.tmp / "x.safetensors", P, SGD.init(P)._replace(learning_rate=jnp.nan), net=NET, step=0),
+    "ckpt-save-disk-full": lambda c: _over_file_size_limit(lambda: checkpoint.save(
+        c.tmp / "big.safetensors", P, net=NET, step=3, metadata={"log": "x" * 2000})),
+    "ckpt-load-damaged": lambda c: checkpoint.load(c.damaged),
+    "ckpt-load-opt-nan": lambda c: checkpoint.load(
+        c.nan_moment, opt_state_like=optimizers.adam(1e-3).init(P)),
+    "ckpt-load-negative-count": lambda c: checkpoint.load(c.negative_count),
+    "ckpt-load-x64": lambda c: checkpoint.load(c.ckpt, opt_state_like=c.adam64),
+    "ckpt-load-dir-named-like-file": lambda c: checkpoint.load(
+        c.dir_ckpt / "checkpoint.safetensors"),
     # Data.
     "idx-missing": lambda c: data.read_idx(c.tmp / "nothing.idx"),
     "idx-dir": lambda c: data.read_idx(c.tmp),
@@ -457,6 +558,26 @@ CASES = {
     "spirals-noise": lambda c: data.two_spirals(10, noise="a"),
     "cubic-range": lambda c: data.cubic(10, 1, 1, 1, 1, x_range=(0,)),
     "cubic-coefficient": lambda c: data.cubic(10, float("nan"), 1, 1, 1),
+    "data-unknown": lambda c: data.load("fashion"),
+    "data-type": lambda c: data.load(3),
+    "data-missing": lambda c: data.load(c.tmp / "nothing.npz"),
+    "data-not-a-dataset": lambda c: data.load(c.text),
+    "data-path-twice": lambda c: data.load(c.tmp, path=c.tmp),
+    "fashion-missing": lambda c: data.load("fashion-mnist", path=c.tmp / "nothing"),
+    "npz-not-npz": lambda c: data.load(c.not_npz),
+    "npz-key": lambda c: data.load(c.npz_key),
+    "npz-extra-key": lambda c: data.load(c.npz_extra),
+    "npz-object": lambda c: data.load(c.npz_object),
+    "npz-rows": lambda c: data.load(c.npz_rows),
+    "npz-text": lambda c: data.load(c.npz_text),
+    "npz-nan": lambda c: data.load(c.npz_nan),
+    "npz-shape": lambda c: data.load(c.npz_shape),
+    "npz-label-range": lambda c: data.load(c.npz_range),
+    "npz-label-negative": lambda c: data.load(c.npz_negative),
+    "npz-label-float": lambda c: data.load(c.npz_float),
+    "npz-one-hot": lambda c: data.load(c.npz_one_hot),
+    "idx-folder-count": lambda c: data.load(c.idx_count),
+    "idx-folder-missing": lambda c: data.load(c.idx_lack),
     # Privacy.
     "dp-clip-zero": lambda c: privacy.dp_sgd(0.0, 1.0),
     "dp-noise-negative": lambda c: privacy.dp_sgd(1.0, -1.0),
@@ -515,6 +636,25 @@ CASES = {
                                  "--process-id", "0"),
     "cli-train-seed-huge": cli("train", "--seed", str(2**64)),
     "cli-train-out-file": cli("train", "--epochs", "1", "--out", "{text}"),
+    "cli-train-sizes-negative": cli("train", "--sizes", "-784,16,10"),
+    "cli-train-epochs-huge": cli("train", "--epochs", str(2**32)),
+    "cli-train-epochs-steps": cli("train", "--epochs", str(2**31 - 1), "--schedule", "cosine",
+                                  "--batch-size", "100", "--out", "{tmp}/steps"),
+    "cli-train-batch-huge": cli("train", "--batch-size", str(2**32)),
+    "cli-train-seed-negative": cli("train", "--seed", "-1"),
+    "cli-train-num-processes": cli("train", "--coordinator", "127.0.0.1:1234",
+                                   "--num-processes", "0", "--process-id", "0"),
+    "cli-train-process-id": cli("train", "--coordinator", "127.0.0.1:1234", "--num-processes",
+                                "2", "--process-id", "2"),
+    "cli-train-out-foreign": cli("train", *RUN_FLAGS, "--out", "{project}"),
+    "cli-train-out-busy": cli("train", *RUN_FLAGS, "--out", "{busy}"),
+    "cli-train-resume-force": cli("train", "--resume", "--force", "--out", "{run}"),
+    "cli-train-resume-unstarted": cli("train", "--resume", "--out", "{unstarted}"),
+    "cli-train-resume-epochs": cli("train", "--epochs", "4", "--resume", "--out",
+                                   "{cosine_run}"),
+    "cli-train-resume-flags": cli("train", "--optimizer", "sgd", "--resume", "--out",
+                                  "{cosine_run}"),
+    "cli-train-resume-x64": cli("train", "--x64", "--resume", "--out", "{cosine_run}"),
     # CLI: jaxnn evaluate.
     "cli-evaluate-missing": cli("evaluate", "{tmp}/nothing.safetensors"),
     "cli-evaluate-no-run": cli("evaluate", "{mnist_count}"),
@@ -538,6 +678,15 @@ CASES = {
     "cli-verify-init": cli("verify", "--init", "xavier"),
     "cli-verify-dtype": cli("verify", "--dtype", "float16"),
     "cli-verify-max-fd": cli("verify", "--sizes", "2,2", "--max-fd-params", "-1"),
+    "cli-verify-seed": cli("verify", "--seed", str(2**32)),
+    "cli-verify-batch-huge": cli("verify", "--batch", str(2**32)),
+    # CLI: jaxnn bench.
+    "cli-bench-json-dir": cli("bench", "--quick", "--json", "{tmp}"),
+    "cli-bench-json-missing": cli("bench", "--quick", "--json", "{tmp}/no/such/out.json"),
+    "cli-bench-rounds": cli("bench", "--rounds", "0"),
+    "cli-bench-sizes": cli("bench", "--sizes", "784,30,10"),
+    "cli-bench-optimizers": cli("bench", "--optimizers", "rmsprop"),
+    "cli-bench-seed": cli("bench", "--seed", str(2**32)),
 }
 
 
