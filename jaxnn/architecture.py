@@ -8,7 +8,11 @@ NamedTuples, ``W^l: (n_l, n_{l−1})``, ``b^l: (n_l,)``.
 Every field is checked and normalised when a network is built (tuples, ints, strs and a
 float), so a list, an array or a dict where a number belongs is refused at once, not
 when the description is hashed. Names come from the registries
-(:data:`jaxnn.activations.ACTIVATIONS`, :data:`jaxnn.costs.COSTS`).
+(:data:`jaxnn.activations.ACTIVATIONS`, :data:`jaxnn.costs.COSTS`). A user component
+(:func:`jaxnn.activations.custom`, :func:`jaxnn.costs.custom`) is accepted wherever a name
+is, and stored as the object itself (hashable: its functions hash by identity), so two
+components of one name are never mistaken for each other under ``jit``. Everything reads
+the pieces through ``activations.get`` / ``costs.get``, which take either.
 """
 
 from __future__ import annotations
@@ -48,11 +52,16 @@ class Network:
     Args:
       sizes: ``(n_0, n_1, …, n_L)``, the width of the input and of every layer; at least
         two entries, all positive integers.
-      activations: ``L`` activation names (``jaxnn.activations.NAMES``), one per layer
-        ``1..L``. Output-only activations (softmax) are allowed on layer L only.
-      cost: a cost name (``jaxnn.costs.NAMES``) that accepts the output activation
-        (``jaxnn.costs.valid_outputs(cost)``).
+      activations: ``L`` activations, one per layer ``1..L``: names
+        (``jaxnn.activations.NAMES``) or user activations (``jaxnn.activations.custom``).
+        Output-only activations (softmax) are allowed on layer L only. Stored as names
+        for the built-ins, as the objects for user activations.
+      cost: a cost name (``jaxnn.costs.NAMES``) or a user cost (``jaxnn.costs.custom``)
+        that accepts the output activation (``jaxnn.costs.accepts(cost, output)``).
       l2: λ ≥ 0 of the regularisation term (λ/2m) Σ ‖W‖².
+      dropout: the probability p in [0, 1) of dropping each hidden unit while training
+        (inverted dropout: kept units are scaled by 1/(1 − p)); 0 turns it off. The output
+        layer is never dropped, and nothing is dropped at evaluation (no key).
 
     The instance is immutable and hashable (``jax.jit(f, static_argnums=0)`` works).
     Derive variants with :meth:`replace` (e.g. ``net.replace(l2=0.0)``), which checks the
@@ -60,20 +69,26 @@ class Network:
     """
 
     sizes: tuple[int, ...]
-    activations: tuple[str, ...]
-    cost: str
+    activations: tuple[str | activations.Activation, ...]
+    cost: str | costs.Cost
     l2: float = 0.0
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         sizes = check_sizes(self.sizes)
         acts = _check_activation_names(self.activations, len(sizes) - 1)
-        costs.get(self.cost)
-        _check_output_cost_pair(acts[-1], self.cost)
+        cost = costs.canonical(self.cost)
+        _check_output_cost_pair(acts[-1], cost)
         l2 = _checks.real("l2", self.l2, minimum=0.0,
                           fix="pass l2=0.0 for no regularisation")
         object.__setattr__(self, "sizes", sizes)
         object.__setattr__(self, "activations", acts)
+        object.__setattr__(self, "cost", cost)
+        dropout = _checks.real("dropout", self.dropout, minimum=0.0, below=1.0,
+                               fix="the probability of dropping a hidden unit, e.g. "
+                               "dropout=0.2; 0 for none")
         object.__setattr__(self, "l2", l2)
+        object.__setattr__(self, "dropout", dropout)
 
     @property
     def num_layers(self) -> int:
@@ -103,9 +118,13 @@ class Network:
         return tuple(((n, n_prev), (n,)) for n_prev, n in zip(self.sizes[:-1], self.sizes[1:]))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description; ``Network.from_dict(net.to_dict()) == net``."""
-        return {field.name: _jsonable(getattr(self, field.name))
-                for field in dataclasses.fields(self)}
+        """A JSON-ready description; ``Network.from_dict(net.to_dict()) == net``. A user
+        component is recorded as ``{"name": …, "import": "module:attribute" or None}``."""
+        d = {field.name: _jsonable(getattr(self, field.name))
+             for field in dataclasses.fields(self)}
+        d["activations"] = [activations.describe(a) for a in self.activations]
+        d["cost"] = costs.describe(self.cost)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Network:
@@ -113,10 +132,14 @@ class Network:
         if not isinstance(d, dict):
             raise TypeError(f"a network description is a dict; got {type(d).__name__}.")
         expected = {field.name for field in dataclasses.fields(cls)}
+        d = {"dropout": 0.0, **d} if isinstance(d, dict) else d  # written before dropout
         if set(d) != expected:
             raise ValueError(
                 f"a network description has the keys {sorted(expected)}; got {sorted(d)}."
             )
+        if isinstance(d["activations"], (list, tuple)):  # user components' records
+            d = {**d, "activations": [activations.resolve(a) for a in d["activations"]]}
+        d = {**d, "cost": costs.resolve(d["cost"])}
         return cls(**d)  # each field checked
 
 
@@ -130,12 +153,14 @@ def mlp(
     output: str = "sigmoid",
     cost: str = "quadratic",
     l2: float = 0.0,
+    dropout: float = 0.0,
 ) -> Network:
     """A :class:`Network` with one ``hidden`` activation on layers 1..L−1 and ``output``
-    on layer L. ``jaxnn.mlp((784, 30, 10))`` is Nielsen's network."""
+    on layer L (names, or user components from ``jaxnn.activations.custom`` /
+    ``jaxnn.costs.custom``). ``jaxnn.mlp((784, 30, 10))`` is Nielsen's network."""
     sizes = check_sizes(sizes)
     activations.get(hidden)  # a typo is an error even when there is no hidden layer
-    return Network(sizes, (hidden,) * (len(sizes) - 2) + (output,), cost, l2)
+    return Network(sizes, (hidden,) * (len(sizes) - 2) + (output,), cost, l2, dropout)
 
 
 def num_params(net: Network) -> int:
@@ -195,9 +220,10 @@ def check_sizes(sizes) -> tuple[int, ...]:
     return tuple(int(n) for n in sizes)
 
 
-def _check_activation_names(acts, num_layers: int) -> tuple[str, ...]:
-    """One registered activation name per layer 1..L; output-only ones on layer L only."""
-    if isinstance(acts, str) or not hasattr(acts, "__iter__"):
+def _check_activation_names(acts, num_layers: int) -> tuple[str | activations.Activation, ...]:
+    """One activation per layer 1..L, a registered name or a user activation object (as
+    :func:`jaxnn.activations.canonical` stores it); output-only ones on layer L only."""
+    if isinstance(acts, (str, activations.Activation)) or not hasattr(acts, "__iter__"):
         raise TypeError(
             f"activations must be a sequence of {num_layers} names, one per layer; got "
             f"{acts!r}. Fix: e.g. activations=('tanh',) * {num_layers - 1} + ('softmax',), "
@@ -209,21 +235,24 @@ def _check_activation_names(acts, num_layers: int) -> tuple[str, ...]:
             f"expected {num_layers} activation names (one per layer 1..L, L = len(sizes) − 1); "
             f"got {len(acts)}: {acts!r}."
         )
-    for l, name in enumerate(acts, start=1):
-        if not activations.get(name).hidden and l < num_layers:
+    acts = tuple(activations.canonical(a) for a in acts)
+    for l, act in enumerate(acts, start=1):
+        if not activations.get(act).hidden and l < num_layers:
             raise ValueError(
-                f"{name} is an output activation; layer {l} of {num_layers} is hidden. "
+                f"{activations.name_of(act)} is an output activation; layer {l} of "
+                f"{num_layers} is hidden. "
                 f"Fix: use one of {', '.join(activations.hidden_names())} on hidden layers."
             )
     return acts
 
 
-def _check_output_cost_pair(output: str, cost: str) -> None:
+def _check_output_cost_pair(output, cost) -> None:
     """The output activation must provide what the cost is computed from."""
-    valid = costs.valid_outputs(cost)
-    if output not in valid:
+    if not costs.accepts(cost, output):
+        valid = costs.valid_outputs(cost)
         raise ValueError(
-            f"the cost {cost!r} needs an output activation among {', '.join(valid)}; got "
-            f"{output!r}. Fix: change the output activation, or use cost='quadratic'."
+            f"the cost {costs.name_of(cost)!r} needs an output activation among "
+            f"{', '.join(valid)}; got {activations.name_of(output)!r}. Fix: change the "
+            "output activation, or use cost='quadratic'."
         )
 

@@ -45,7 +45,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, costs, inputs
-from jaxnn.network import Layer, Network, Params, cost_from_pass, forward_layers
+from jaxnn.network import (
+    Layer,
+    Network,
+    Params,
+    cost_from_pass,
+    dropout_masks,
+    dropped,
+    forward_layers,
+)
 
 Array = jax.Array
 
@@ -97,7 +105,8 @@ def output_delta(net: Network, z_out: Array, a_out: Array, y: Array, m) -> Array
     return g.vjp(z_out, a_out, grad_a) / m  # (BP1) ∇_a C ⊙ g'(Z^L), or the softmax VJP
 
 
-def backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list[Array], Params]:
+def backward(net: Network, params: Params, zs, acts, y: Array, m,
+             masks=None) -> tuple[list[Array], Params]:
     """BP1–BP4 from a stored forward pass (raw: no validation).
 
     Args:
@@ -105,6 +114,8 @@ def backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list[
       y: float targets ``(m_rows, n_L)``.
       m: the number the cost's mean divides by (the rows here, or the whole batch when
         the rows are one device's share of it).
+      masks: the dropout scales ``D^l`` the forward pass used, or ``None``. With dropout
+        BP2 is Δ^l = (Δ^{l+1} W^{l+1}) ⊙ D^l ⊙ g'(Z^l) and BP4 uses Ã^{l−1} = A^{l−1} ⊙ D^{l−1}.
     Returns:
       ``(deltas, grads)``: ``[Δ^1, …, Δ^L]`` and ``(Layer(∂J/∂W^l, ∂J/∂b^l), …)``.
     """
@@ -114,13 +125,14 @@ def backward(net: Network, params: Params, zs, acts, y: Array, m) -> tuple[list[
     grads: list[Layer] = [None] * L  # type: ignore[list-item]
     for l in range(L, 0, -1):  # layers L, L−1, …, 1; params[l − 1] is layer l
         W = params[l - 1].W
-        grad_W = delta.T @ acts[l - 1]  # (BP4) ∂J/∂W^l = Δ^{lᵀ} A^{l−1}
+        grad_W = delta.T @ dropped(acts, masks, l - 1)  # (BP4) ∂J/∂W^l = Δ^{lᵀ} A^{l−1}
         grad_b = jnp.sum(delta, axis=0)  # (BP3) ∂J/∂b^l = Σ_rows Δ^l
         grads[l - 1] = Layer(grad_W, grad_b)
         if l > 1:
             g = activations.get(net.activations[l - 2])
             # (BP2) Δ^{l−1} = (Δ^l W^l) ⊙ g'(Z^{l−1})
-            delta = g.vjp(zs[l - 2], acts[l - 1], delta @ W)
+            back = delta @ W if masks is None else (delta @ W) * masks[l - 2]  # ⊙ D^{l−1}
+            delta = g.vjp(zs[l - 2], acts[l - 1], back)
             deltas.append(delta)
     deltas.reverse()
     return deltas, add_l2_grad(net, params, tuple(grads), m)
@@ -139,19 +151,20 @@ def add_l2_grad(net: Network, params: Params, grads: Params, m, l2=None) -> Para
 
 
 def value_grad_and_output(
-    net: Network, params: Params, x: Array, y: Array
+    net: Network, params: Params, x: Array, y: Array, masks=None
 ) -> tuple[Array, Params, Array]:
     """J, ∂J/∂θ and the output A^L from one forward pass (raw: no validation).
 
-    ``x: (m, n_0)`` in the parameters' dtype, float targets ``y: (m, n_L)``. The training
-    step uses A^L for its accuracy.
+    ``x: (m, n_0)`` in the parameters' dtype, float targets ``y: (m, n_L)``; ``masks``:
+    dropout scales (:func:`jaxnn.network.dropout_masks`) or ``None``. The training step
+    uses A^L for its accuracy.
     """
-    zs, acts = forward_layers(net, params, x)
-    _, grads = backward(net, params, zs, acts, y, x.shape[0])
+    zs, acts = forward_layers(net, params, x, masks)
+    _, grads = backward(net, params, zs, acts, y, x.shape[0], masks)
     return cost_from_pass(net, params, zs, acts, y), grads, acts[-1]
 
 
-def value_and_grad(net: Network, params: Params, x, y) -> tuple[Array, Params]:
+def value_and_grad(net: Network, params: Params, x, y, key=None) -> tuple[Array, Params]:
     """The cost J and its gradient, by BP1–BP4 from one forward pass.
 
     Args:
@@ -159,18 +172,21 @@ def value_and_grad(net: Network, params: Params, x, y) -> tuple[Array, Params]:
       params: ``((W^1, b^1), …, (W^L, b^L))``, ``W^l: (n_l, n_{l−1})``, ``b^l: (n_l,)``.
       x: ``(m, n_0)`` or one example ``(n_0,)``.
       y: targets shaped like the output, or integer labels ``(m,)`` (one-hot).
+      key: with dropout (``net.dropout > 0``), the PRNG key of the masks, as for
+        :func:`jaxnn.cost` (the same key gives the same masks); ``None``: no dropout.
     Returns:
       ``(J, grads)``: J as :func:`jaxnn.cost` computes it, and ``grads`` the same pytree as
       ``params`` with ``grads[l−1] = Layer(∂J/∂W^l, ∂J/∂b^l)``.
     """
     params, x, y = inputs.check_call(net, params, x, y)
-    J, grads, _ = value_grad_and_output(net, params, x, y)
+    masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
+    J, grads, _ = value_grad_and_output(net, params, x, y, masks)
     return J, grads
 
 
-def grad(net: Network, params: Params, x, y) -> Params:
+def grad(net: Network, params: Params, x, y, key=None) -> Params:
     """∂J/∂θ by BP1–BP4; see :func:`value_and_grad`."""
-    return value_and_grad(net, params, x, y)[1]
+    return value_and_grad(net, params, x, y, key)[1]
 
 
 def deltas(net: Network, params: Params, x, y) -> tuple[Array, ...]:
@@ -190,15 +206,17 @@ def deltas(net: Network, params: Params, x, y) -> tuple[Array, ...]:
 # Per-example gradients, and the manual backward pass as JAX's own gradient.
 
 
-def example_grads(net: Network, params: Params, x: Array, y: Array) -> Params:
+def example_grads(net: Network, params: Params, x: Array, y: Array, masks=None) -> Params:
     """∂C(a_i, y_i)/∂θ for every row, by ``vmap`` of BP1–BP4 with m = 1 (raw: no
-    validation; the L2 term is left out). Leaves get a leading axis m."""
+    validation; the L2 term is left out). ``masks``: the batch's dropout scales, row i
+    used for example i. Leaves get a leading axis m."""
     data_only = net.without_l2()
 
-    def one(xi, yi):
-        return value_grad_and_output(data_only, params, xi[None], yi[None])[1]
+    def one(xi, yi, mi):
+        rows = None if mi is None else tuple(d[None] for d in mi)
+        return value_grad_and_output(data_only, params, xi[None], yi[None], rows)[1]
 
-    return jax.vmap(one)(x, y)
+    return jax.vmap(one)(x, y, masks)
 
 
 def per_example_grads(net: Network, params: Params, x, y) -> Params:

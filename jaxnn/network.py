@@ -37,7 +37,7 @@ Array = jax.Array
 
 __all__ = [
     "Layer", "Network", "Params", "mlp", "num_params",
-    "forward_layers", "example_costs", "l2_term", "cost_from_pass", "predict_from_output",
+    "dropout_masks", "dropped", "forward_layers", "raw_cost", "example_costs", "l2_term", "cost_from_pass", "predict_from_output",
     "labels_of", "forward", "cost", "predict", "accuracy",
 ]
 
@@ -46,19 +46,42 @@ __all__ = [
 # Raw: no validation.
 
 
-def forward_layers(net: Network, params: Params, x: Array) -> tuple[list[Array], list[Array]]:
+def dropout_masks(net: Network, key, m: int, dtype) -> tuple[Array, ...] | None:
+    """Inverted-dropout scales ``D^l = M^l / (1 − p)`` for the hidden layers l = 1..L−1,
+    ``M^l ~ Bernoulli(1 − p)`` of shape ``(m, n_l)``; ``None`` when ``key`` is ``None`` (at
+    evaluation) or ``net.dropout`` is 0. Layer l draws with ``fold_in(key, l)``."""
+    if key is None or not net.dropout:
+        return None
+    keep = 1.0 - net.dropout
+    return tuple(
+        jax.random.bernoulli(jax.random.fold_in(key, l), keep, (m, n)).astype(dtype) / keep
+        for l, n in enumerate(net.sizes[1:-1], start=1)
+    )
+
+
+def dropped(acts, masks, l: int) -> Array:
+    """Ã^l, what layer l + 1 sees: A^l ⊙ D^l for a hidden layer under dropout, else A^l."""
+    if masks is None or l == 0 or l > len(masks):
+        return acts[l]
+    return acts[l] * masks[l - 1]
+
+
+def forward_layers(net: Network, params: Params, x: Array,
+                   masks=None) -> tuple[list[Array], list[Array]]:
     """The forward pass that keeps every Z^l and A^l.
 
     Args:
       x: ``(m, n_0)``, in the parameters' dtype.
+      masks: :func:`dropout_masks` (training with dropout), or ``None``.
     Returns:
       ``(zs, activations)``: ``zs[l−1] = Z^l: (m, n_l)`` for l = 1..L and
-      ``activations[l] = A^l: (m, n_l)`` for l = 0..L (``activations[0] = X``).
+      ``activations[l] = A^l: (m, n_l)`` for l = 0..L (``activations[0] = X``). Under
+      dropout ``A^l`` is the activation before its mask; layer l + 1 sees
+      :func:`dropped` ``(activations, masks, l) = A^l ⊙ D^l``.
     """
     zs, acts = [], [x]
-    a = x
-    for (W, b), name in zip(params, net.activations):
-        z = a @ W.T + b  # Z^l = A^{l−1} W^{lᵀ} + b^l
+    for l, ((W, b), name) in enumerate(zip(params, net.activations), start=1):
+        z = dropped(acts, masks, l - 1) @ W.T + b  # Z^l = A^{l−1} W^{lᵀ} + b^l
         a = activations.get(name).fn(z)  # A^l = g(Z^l)
         zs.append(z)
         acts.append(a)
@@ -96,9 +119,9 @@ def cost_from_pass(net: Network, params: Params, zs, acts, y: Array) -> Array:
     return J
 
 
-def raw_cost(net: Network, params: Params, x: Array, y: Array) -> Array:
+def raw_cost(net: Network, params: Params, x: Array, y: Array, masks=None) -> Array:
     """J for checked ``x: (m, n_0)`` and float targets ``y: (m, n_L)``; no validation."""
-    zs, acts = forward_layers(net, params, x)
+    zs, acts = forward_layers(net, params, x, masks)
     return cost_from_pass(net, params, zs, acts, y)
 
 
@@ -124,24 +147,27 @@ def labels_of(net: Network, y: Array) -> Array:
 # Public, validated API.
 
 
-def forward(net: Network, params: Params, x) -> Array:
+def forward(net: Network, params: Params, x, key=None) -> Array:
     """The network's output a^L.
 
     Args:
       net: the architecture.
       params: ``((W^1, b^1), …, (W^L, b^L))``.
       x: ``(m, n_0)`` or a single example ``(n_0,)``; floating point.
+      key: a PRNG key to apply dropout as in training (``net.dropout > 0``); ``None``
+        (evaluation) applies none.
     Returns:
       ``A^L: (m, n_L)``, or ``(n_L,)`` for a single example. Computed in the parameters'
       dtype.
     """
     params = inputs.check_params(net, params)
     x, single = inputs.check_x(net, x, params)
-    _, acts = forward_layers(net, params, x)
+    masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
+    _, acts = forward_layers(net, params, x, masks)
     return acts[-1][0] if single else acts[-1]
 
 
-def cost(net: Network, params: Params, x, y) -> Array:
+def cost(net: Network, params: Params, x, y, key=None) -> Array:
     """The cost J = (1/m) Σ_i C(a_i, y_i) + (λ/2m) Σ_l ‖W^l‖² (biases not regularised).
 
     Args:
@@ -150,11 +176,14 @@ def cost(net: Network, params: Params, x, y) -> Array:
       x: ``(m, n_0)`` or ``(n_0,)``.
       y: shaped like the output, ``(m, n_L)`` or ``(n_L,)``; or integer class labels
         ``(m,)`` / ``()``, which mean one-hot rows (or, when n_L = 1, the 0/1 target itself).
+      key: a PRNG key: J of the network with dropout applied as in training (the masks
+        :func:`dropout_masks` draws from it); ``None``: no dropout (evaluation).
     Returns:
       the scalar J. ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference.
     """
     params, x, y = inputs.check_call(net, params, x, y)
-    return raw_cost(net, params, x, y)
+    masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
+    return raw_cost(net, params, x, y, masks)
 
 
 def predict(net: Network, params: Params, x) -> Array:

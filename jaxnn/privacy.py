@@ -64,13 +64,15 @@ def clip_per_example(per_example: Params, clip_norm: float) -> tuple[Params, jax
     return clipped, norms
 
 
-def private_value_grad_and_output(net: Network, params: Params, x, y, key, dp: DPSGD):
+def private_value_grad_and_output(net: Network, params: Params, x, y, key, dp: DPSGD,
+                                  masks=None):
     """J, the DP-SGD gradient g̃ and A^L for ``x: (m, n_0)``, float targets ``y: (m, n_L)``
-    (raw: no validation), with ``key`` drawing the noise."""
+    (raw: no validation), with ``key`` drawing the noise; ``masks``: dropout scales."""
     m = x.shape[0]
-    zs, acts = forward_layers(net, params, x)
+    zs, acts = forward_layers(net, params, x, masks)
     J = cost_from_pass(net, params, zs, acts, y)
-    clipped, _ = clip_per_example(backprop.example_grads(net, params, x, y), dp.clip_norm)
+    clipped, _ = clip_per_example(backprop.example_grads(net, params, x, y, masks),
+                                  dp.clip_norm)
     summed = jax.tree.map(lambda g: jnp.sum(g, axis=0), clipped)
     leaves, treedef = jax.tree.flatten(summed)
     keys = jax.random.split(key, len(leaves))

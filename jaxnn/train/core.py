@@ -2,8 +2,8 @@
 
 Single-device training (:mod:`jaxnn.train.steps`), data-parallel training
 (:mod:`jaxnn.train.parallel`) and DP-SGD all run :func:`minibatch_step`; they differ only
-in the *gradient function* they hand it, ``gradient(net, params, x, targets) -> (J, grads,
-A^L)``:
+in the *gradient function* they hand it, ``gradient(net, params, x, targets, masks) -> (J,
+grads, A^L)`` (``masks``: the step's dropout scales, or ``None``):
 
 * ``"manual"``: BP1–BP4 (:func:`jaxnn.backprop.value_grad_and_output`);
 * ``"autodiff"``: ``jax.value_and_grad`` of the same cost;
@@ -46,10 +46,11 @@ EVAL_CHUNK = 10_000
 GATHER_ROWS = 2048
 
 
-def autodiff_value_grad_and_output(net: Network, params: Params, x: Array, y: Array):
+def autodiff_value_grad_and_output(net: Network, params: Params, x: Array, y: Array,
+                                   masks=None):
     """J, ∂J/∂θ by ``jax.value_and_grad`` of the cost, and A^L (the manual one's twin)."""
     def J(p):
-        zs, acts = forward_layers(net, p, x)
+        zs, acts = forward_layers(net, p, x, masks)
         return cost_from_pass(net, p, zs, acts, y), acts[-1]
 
     (J_value, a_out), grads = jax.value_and_grad(J, has_aux=True)(params)
@@ -67,19 +68,22 @@ def gradient_fn(grad: str):
     return GRADIENTS[_checks.one_of("grad", grad, GRADS)]
 
 
-def minibatch_step(net: Network, opt, gradient, params, opt_state, x, y, reduce=None):
+def minibatch_step(net: Network, opt, gradient, params, opt_state, x, y, reduce=None,
+                   masks=None):
     """One minibatch: J, ∇J, the optimizer update, and the batch's metrics.
 
     Args:
-      gradient: ``(net, params, x, targets) -> (J, grads, A^L)`` (see the module docstring).
+      gradient: ``(net, params, x, targets, masks) -> (J, grads, A^L)`` (see the module
+        docstring).
       x: ``(m, n_0)``; y: targets ``(m, n_L)`` or integer labels ``(m,)``.
       reduce: applied to the count of correct predictions (``lax.psum`` over devices when
         each device holds part of the batch), or ``None``.
+      masks: the step's dropout scales (:func:`jaxnn.network.dropout_masks`), or ``None``.
     Returns:
       ``(params, opt_state, (J, ‖∇J‖, correct))``.
     """
     targets = inputs.as_targets(net.n_out, y, x.dtype)
-    J, grads, a_out = gradient(net, params, x, targets)
+    J, grads, a_out = gradient(net, params, x, targets, masks)
     params, opt_state = opt.update(grads, opt_state, params)
     correct = jnp.sum(predict_from_output(net, a_out) == labels_of(net, y))
     if reduce is not None:
@@ -89,10 +93,19 @@ def minibatch_step(net: Network, opt, gradient, params, opt_state, x, y, reduce=
 
 def private_gradient(dp, key):
     """The DP-SGD gradient function for one minibatch, its noise drawn with ``key``."""
-    def gradient(net, params, x, y):
-        return privacy.private_value_grad_and_output(net, params, x, y, key, dp)
+    def gradient(net, params, x, y, masks):
+        return privacy.private_value_grad_and_output(net, params, x, y, key, dp, masks)
 
     return gradient
+
+
+def step_keys(net: Network, key, num_batches: int):
+    """One dropout key per minibatch of the epoch, ``split(fold_in(key, 2), num_batches)``
+    (deterministic from the epoch's key, so a resumed run draws the same masks); ``None``
+    without dropout."""
+    if not net.dropout:
+        return None
+    return jax.random.split(jax.random.fold_in(key, 2), num_batches)
 
 
 def check_batch_shapes(net: Network, params, x, y, what: str) -> None:
@@ -170,8 +183,8 @@ def with_l2(gradient, l2):
     """``gradient`` with the L2 strength ``l2`` (a scalar, possibly traced: one per run of
     a sweep) in place of ``net.l2``: the data term by ``gradient`` on ``net.without_l2()``,
     then J += (λ/2m) Σ‖W‖² and (BP4) ∂J/∂W^l += (λ/m) W^l."""
-    def regularised(net, params, x, y):
-        J, grads, a_out = gradient(net.without_l2(), params, x, y)
+    def regularised(net, params, x, y, masks):
+        J, grads, a_out = gradient(net.without_l2(), params, x, y, masks)
         m = x.shape[0]
         return (J + l2_term(net, params, m, l2), backprop.add_l2_grad(net, params, grads, m, l2),
                 a_out)

@@ -24,28 +24,44 @@ collectives run over gloo (``jax_cpu_collectives_implementation = "gloo"``).
 
 from __future__ import annotations
 
+import math
+import os
+import socket
+import sys
+import threading
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxnn import backprop
+from jaxnn import _checks, backprop
 from jaxnn.architecture import Network, check_net
-from jaxnn.network import example_costs, forward_layers, l2_term
+from jaxnn.network import dropout_masks, example_costs, forward_layers, l2_term
 from jaxnn.train import core
 from jaxnn.train.steps import check_opt
 
 AXIS = "data"
 
 
-def initialize(coordinator: str, num_processes: int, process_id: int) -> None:
+def initialize(coordinator: str, num_processes: int, process_id: int,
+               timeout: float = 60) -> None:
     """Join a multi-process run: ``jax.distributed.initialize`` with gloo CPU collectives.
 
     Args:
       coordinator: ``"HOST:PORT"`` of process 0 (every process passes the same address).
       num_processes: P ≥ 1; process_id: this process, 0 ≤ I < P.
+      timeout: seconds to wait for the coordinator to answer (processes 1..P−1) and for
+        every process to join (JAX's ``initialization_timeout``).
     Must be called before any other JAX work in the process.
+
+    Raises:
+      TimeoutError: (process I ≥ 1) nothing answered at HOST:PORT within ``timeout``.
+    When the coordinator answered but not every process joined in time, JAX would abort
+    the process with a C++ stack trace; this prints why on stderr and exits with status 2
+    instead.
     """
     if not isinstance(coordinator, str) or coordinator.count(":") != 1:
         raise ValueError(
@@ -62,10 +78,62 @@ def initialize(coordinator: str, num_processes: int, process_id: int) -> None:
         raise ValueError(
             f"process_id must lie in [0, {num_processes}); got {process_id!r}."
         )
+    timeout = _checks.real("timeout", timeout, minimum=0.0, strict=True,
+                           fix="seconds, e.g. timeout=60")
+    deadline = time.monotonic() + timeout
+    if process_id != 0:
+        _wait_for_coordinator(host, int(port), deadline, timeout, num_processes)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    # JAX aborts the process (C++ LOG(FATAL)) when not every process joins in time, so our
+    # deadline comes first: a watchdog thread says why and exits (the call releases the GIL).
+    joined = threading.Event()
+    threading.Thread(target=_watchdog, daemon=True, args=(
+        joined, deadline, coordinator, num_processes, process_id, timeout)).start()
+    try:
+        jax.distributed.initialize(
+            coordinator_address=coordinator, num_processes=num_processes,
+            process_id=process_id,
+            initialization_timeout=max(1, math.ceil(deadline - time.monotonic())) + 30)
+    finally:
+        joined.set()
+
+
+def _wait_for_coordinator(host: str, port: int, deadline: float, timeout: float,
+                          num_processes: int) -> None:
+    """Until ``deadline``, try to open a TCP connection to process 0's coordinator;
+    TimeoutError when nothing answered."""
+    error = None
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError as e:
+            error = e
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    raise TimeoutError(
+        f"no coordinator answered at {host}:{port} within {timeout:g} s ({error}). Fix: start "
+        f"process 0 first (--coordinator {host}:{port} --num-processes {num_processes} "
+        "--process-id 0), check the address and that the port is open, or wait longer "
+        "(--coordinator-timeout)."
     )
+
+
+def _watchdog(joined: threading.Event, deadline: float, coordinator: str,
+              num_processes: int, process_id: int, timeout: float) -> None:
+    """At ``deadline``, unless every process has joined: a clear message, exit status 2."""
+    if joined.wait(max(0.0, deadline - time.monotonic())):
+        return
+    waiting = ("the other processes" if process_id == 0 else
+               "every process (the coordinator answered)")
+    sys.stderr.write(
+        f"jaxnn: error: process {process_id} of {num_processes} waited {timeout:g} s at "
+        f"{coordinator} for {waiting} to join. Fix: start all {num_processes} processes, "
+        f"with --process-id 0 to {num_processes - 1} and the same --coordinator and "
+        "--num-processes, or wait longer (--coordinator-timeout).\n")
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def data_mesh(num_devices: int | None = None) -> Mesh:
@@ -128,10 +196,10 @@ def _psum_gradient(m_global: int):
 
         ∂J/∂θ = Σ_devices [ (1/B) Σ_{its rows} ∂C_i/∂θ ] + (λ/B) W,   B = ``m_global``.
     """
-    def gradient(net: Network, params, x, y):
+    def gradient(net: Network, params, x, y, masks):
         data_only = net.without_l2()
-        zs, acts = forward_layers(data_only, params, x)
-        _, grads = backprop.backward(data_only, params, zs, acts, y, m_global)
+        zs, acts = forward_layers(data_only, params, x, masks)
+        _, grads = backprop.backward(data_only, params, zs, acts, y, m_global, masks)
         grads = jax.lax.psum(grads, AXIS)  # all-reduce: the whole batch's gradient
         J = jax.lax.psum(jnp.sum(example_costs(net, zs[-1], acts[-1], y)) / m_global, AXIS)
         J = J + l2_term(net, params, m_global)
@@ -167,13 +235,19 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
     def per_device(params, opt_state, x, y, batches):
         me = jax.lax.axis_index(AXIS)
 
-        def body(carry, idx):
+        def body(carry, xs):
             params, opt_state = carry
+            idx, kd = xs
             mine = jax.lax.dynamic_slice_in_dim(idx, me * local, local)  # my rows
             xb, yb = jnp.take(x, mine, axis=0), jnp.take(y, mine, axis=0)
+            # The whole batch's dropout masks, as one device would draw them; my rows.
+            masks = dropout_masks(net, kd, batch_size, x.dtype)
+            if masks is not None:
+                masks = tuple(jax.lax.dynamic_slice_in_dim(d, me * local, local)
+                              for d in masks)
             params, opt_state, stats = core.minibatch_step(
                 net, opt, gradient, params, opt_state, xb, yb,
-                reduce=lambda c: jax.lax.psum(c, AXIS))
+                reduce=lambda c: jax.lax.psum(c, AXIS), masks=masks)
             return (params, opt_state), stats
 
         return jax.lax.scan(body, (params, opt_state), batches)
@@ -185,7 +259,8 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
     def epoch(params, opt_state, x, y, key, x_val, y_val):
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
         (params, opt_state), (Js, norms, correct) = sharded(
-            params, opt_state, x, y, order.reshape(num_batches, batch_size)
+            params, opt_state, x, y,
+            (order.reshape(num_batches, batch_size), core.step_keys(net, key, num_batches)),
         )
         metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size,
                                      params, opt_state)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxnn import _checks
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, check_net
+from jaxnn.network import dropout_masks
 from jaxnn.train import core
 
 
@@ -37,8 +38,9 @@ def check_opt(opt):
 
 
 def make_step(net: Network, opt, grad: str = "manual"):
-    """A compiled training step ``step(params, opt_state, x, y) -> (params, opt_state,
-    metrics)`` with ``metrics = {"cost", "grad_norm", "accuracy"}`` of the batch.
+    """A compiled training step ``step(params, opt_state, x, y, key=None) -> (params,
+    opt_state, metrics)`` with ``metrics = {"cost", "grad_norm", "accuracy"}`` of the batch;
+    ``key`` draws the dropout masks (needed when ``net.dropout > 0``).
 
     Args:
       net: the architecture (closed over: static).
@@ -51,12 +53,18 @@ def make_step(net: Network, opt, grad: str = "manual"):
     opt = check_opt(opt)
     gradient = core.gradient_fn(grad)
 
-    def step(params, opt_state, x, y):
+    def step(params, opt_state, x, y, key=None):
         # Shapes and dtypes, in Python at trace time (values are tracers here): a wrong
         # batch is our ValueError, not an XLA shape error from deep inside the step.
         core.check_batch_shapes(net, params, x, y, "x, y")
+        if net.dropout and key is None:
+            raise ValueError(_checks.message(
+                "key", f"a jax.random key: the network drops hidden units (dropout = "
+                f"{net.dropout:g}) while training", "None",
+                "step(params, opt_state, x, y, key) with a fresh key per step"))
+        masks = dropout_masks(net, key, x.shape[0], x.dtype)
         params, opt_state, (J, norm, correct) = core.minibatch_step(
-            net, opt, gradient, params, opt_state, x, y
+            net, opt, gradient, params, opt_state, x, y, masks=masks
         )
         metrics = {"cost": J, "grad_norm": norm, "accuracy": correct / x.shape[0]}
         return params, opt_state, metrics
@@ -131,26 +139,30 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
         # Shuffle on the device; the n mod batch_size examples at the end sit this one out.
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
         chunks = order.reshape(num_batches // per_gather, per_gather * batch_size)
-        noise_keys = None if dp is None else jax.random.split(
-            jax.random.fold_in(key, 1), num_batches
-        ).reshape(num_batches // per_gather, per_gather)
+        def per_step(keys):  # one key per minibatch, laid out like the chunks
+            return None if keys is None else keys.reshape(num_batches // per_gather,
+                                                          per_gather)
+        noise_keys = None if dp is None else per_step(
+            jax.random.split(jax.random.fold_in(key, 1), num_batches))
+        drop_keys = per_step(core.step_keys(net, key, num_batches))
 
         def body(carry, xs):
             params, opt_state = carry
-            xb, yb, k = xs
+            xb, yb, k, kd = xs
             g = gradient if dp is None else core.private_gradient(dp, k)
+            masks = dropout_masks(net, kd, batch_size, xb.dtype)
             params, opt_state, stats = core.minibatch_step(net, opt, g, params, opt_state,
-                                                           xb, yb)
+                                                           xb, yb, masks=masks)
             return (params, opt_state), stats
 
         def gathered(carry, xs):
-            idx, k = xs  # idx: (per_gather · m,) rows of per_gather minibatches
+            idx, k, kd = xs  # idx: (per_gather · m,) rows of per_gather minibatches
             xs_ = jnp.take(x, idx, axis=0).reshape(per_gather, batch_size, *x.shape[1:])
             ys_ = jnp.take(y, idx, axis=0).reshape(per_gather, batch_size, *y.shape[1:])
-            return jax.lax.scan(body, carry, (xs_, ys_, k))
+            return jax.lax.scan(body, carry, (xs_, ys_, k, kd))
 
         (params, opt_state), (Js, norms, correct) = jax.lax.scan(
-            gathered, (params, opt_state), (chunks, noise_keys)
+            gathered, (params, opt_state), (chunks, noise_keys, drop_keys)
         )
         Js, norms, correct = (a.reshape(num_batches) for a in (Js, norms, correct))
         metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size, params,
