@@ -203,3 +203,25 @@ def test_bad_learning_rate_is_refused_when_the_optimizer_is_built():
             optimizers.sgd(bad)
     with pytest.raises(ValueError, match="unknown optimizer 'adan'"):
         optimizers.get("adan", 1e-3)
+
+
+def test_a_schedule_turning_negative_is_caught_inside_the_compiled_epoch():
+    x, y = _blobs()
+    schedule = lambda count: 0.1 - 0.05 * count  # noqa: E731  (negative from update 4)
+    with pytest.raises(ValueError, match=r"the learning rate was negative or not finite in "
+                                         r"epoch 1, step 4"):
+        train.fit(NET, _params(), optimizers.sgd(schedule), (x, y), epochs=2, batch_size=8,
+                  key=jax.random.key(0))
+
+
+def test_out_of_range_labels_in_a_compiled_epoch_are_flagged_with_their_step():
+    x, y = _blobs()
+    opt = optimizers.sgd(0.1)
+    epoch = train.make_epoch(NET, opt, batch_size=8, num_examples=len(x))
+    params = _params()
+    bad = np.asarray(y).copy()
+    bad[:] = 7  # every row: the first step already sees it
+    _, _, metrics = epoch(params, opt.init(params), x, bad, jax.random.key(0), None, None)
+    assert int(metrics["label_fault_step"]) == 1 and int(metrics["rate_fault_step"]) == 0
+    with pytest.raises(ValueError, match=r"labels out of range in epoch 3, step 1"):
+        train.core.raise_on_faults(jax.device_get(metrics), 3)

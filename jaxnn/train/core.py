@@ -80,15 +80,38 @@ def minibatch_step(net: Network, opt, gradient, params, opt_state, x, y, reduce=
         each device holds part of the batch), or ``None``.
       masks: the step's dropout scales (:func:`jaxnn.network.dropout_masks`), or ``None``.
     Returns:
-      ``(params, opt_state, (J, ‖∇J‖, correct))``.
+      ``(params, opt_state, (J, ‖∇J‖, correct, faults))``; ``faults`` (int32) has bit 1 set
+      when the update's learning rate was negative or not finite, bit 2 when an integer
+      label lay outside the output's classes (which one-hot would silently zero).
     """
     targets = inputs.as_targets(net.n_out, y, x.dtype)
     J, grads, a_out = gradient(net, params, x, targets, masks)
     params, opt_state = opt.update(grads, opt_state, params)
     correct = jnp.sum(predict_from_output(net, a_out) == labels_of(net, y))
+    bad_rate, bad_label = _faults(net, opt_state, y)
     if reduce is not None:
-        correct = reduce(correct)
-    return params, opt_state, (J, optim.global_norm(grads), correct)
+        correct, bad_rate, bad_label = reduce(correct), reduce(bad_rate), reduce(bad_label)
+    faults = jnp.where(bad_rate > 0, RATE_FAULT, 0) | jnp.where(bad_label > 0, LABEL_FAULT, 0)
+    return params, opt_state, (J, optim.global_norm(grads), correct, faults)
+
+
+RATE_FAULT, LABEL_FAULT = 1, 2  # bits of a step's fault flags
+
+
+def _faults(net: Network, opt_state, y) -> tuple[Array, Array]:
+    """(1 if the rate just used is negative or not finite, 1 if a label is out of range),
+    as int32; a wrapped optax optimizer's rate is unknown (NaN) and not flagged."""
+    if isinstance(opt_state, optim.TransformationState):
+        bad_rate = jnp.zeros((), jnp.int32)
+    else:
+        rate = optim.learning_rate(opt_state)
+        bad_rate = (~(jnp.isfinite(rate) & (rate >= 0))).astype(jnp.int32)
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        classes = 2 if net.n_out == 1 else net.n_out
+        bad_label = jnp.any((y < 0) | (y >= classes)).astype(jnp.int32)
+    else:
+        bad_label = jnp.zeros((), jnp.int32)
+    return bad_rate, bad_label
 
 
 def private_gradient(dp, key):
@@ -140,9 +163,16 @@ def shuffle(key, n: int) -> Array:
     return jax.lax.sort((bits[0], bits[1], iota), num_keys=2, is_stable=False)[2]
 
 
-def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state) -> dict:
-    """Per-epoch means of the minibatch metrics, and whether everything stayed finite."""
-    return {
+def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state,
+                  faults=None) -> dict:
+    """Per-epoch means of the minibatch metrics, whether everything stayed finite, and
+    (from the steps' ``faults``) the first step (1-based; 0: none) whose learning rate was
+    negative or not finite (``rate_fault_step``) and whose labels were out of range
+    (``label_fault_step``)."""
+    metrics = {} if faults is None else {
+        "rate_fault_step": _first(faults & RATE_FAULT), "label_fault_step":
+        _first(faults & LABEL_FAULT)}
+    return metrics | {
         "train_cost": jnp.mean(Js),
         "train_accuracy": jnp.sum(correct) / num_examples_used,
         "grad_norm": jnp.mean(norms),
@@ -153,6 +183,32 @@ def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state) -> d
             jnp.all(jnp.isfinite(Js)),
         ),
     }
+
+
+FAULT_METRICS = ("rate_fault_step", "label_fault_step")
+
+
+def raise_on_faults(metrics: dict, epoch: int) -> None:
+    """Pop the fault metrics of one epoch's (host) metrics; ValueError naming the first
+    faulty step and its cause when there is one. The epoch's parameters are then not kept
+    (the caller raises before accepting them)."""
+    rate_step, label_step = (int(metrics.pop(name, 0)) for name in FAULT_METRICS)
+    if label_step:
+        raise ValueError(
+            f"labels out of range in epoch {epoch}, step {label_step}: a label lay outside "
+            "the output's classes, which one-hot targets would silently zero; the epoch's "
+            "parameters were not kept. Fix: labels in [0, n_L) (0/1 for one output unit).")
+    if rate_step:
+        raise ValueError(
+            f"the learning rate was negative or not finite in epoch {epoch}, step "
+            f"{rate_step} (the schedule's value for that update); the epoch's parameters "
+            "were not kept. Fix: a schedule whose rate stays finite and ≥ 0 for every "
+            "update count, e.g. check its decay arguments and horizon.")
+
+
+def _first(flags: Array) -> Array:
+    """The 1-based index of the first nonzero flag, 0 when there is none."""
+    return jnp.where(jnp.any(flags > 0), jnp.argmax(flags > 0) + 1, 0).astype(jnp.int32)
 
 
 def evaluate_in_chunks(net: Network, params: Params, x: Array, y: Array, l2=None):

@@ -46,7 +46,8 @@ class ManyResult(NamedTuple):
       opt_state: each run's optimizer state after its last good epoch.
       histories: K lists of per-epoch dicts, as :attr:`jaxnn.train.FitResult.history`.
       best_epochs: the epoch whose parameters each run returns.
-      stopped: per run ``"completed"``, ``"early"`` (early stopping) or ``"diverged"``.
+      stopped: per run ``"completed"``, ``"early"`` (early stopping), ``"diverged"`` or
+        ``"bad_rate"`` (its learning rate became negative or not finite: frozen before).
       diverged_at: per run the epoch whose cost became NaN/Inf, or ``None``.
       compile_seconds: time to trace and compile the K-run epoch (once).
     """
@@ -234,6 +235,10 @@ def _loop(compiled, fold, params, opt_state, keys, values, data, *, K, epochs, p
         metrics = jax.device_get(metrics)
         seconds = time.perf_counter() - t
         finite = np.asarray(metrics.pop("finite"), bool)
+        bad_rate = np.asarray(metrics.pop("rate_fault_step")) > 0
+        metrics.pop("label_fault_step")  # labels were checked on the host before
+        for k in np.flatnonzero(active & bad_rate):
+            active[k], stopped[k] = False, "bad_rate"
         for k in np.flatnonzero(active & ~finite):
             active[k], stopped[k], diverged_at[k] = False, "diverged", e + 1
         keep = jnp.asarray(active)

@@ -63,7 +63,7 @@ def make_step(net: Network, opt, grad: str = "manual"):
                 f"{net.dropout:g}) while training", "None",
                 "step(params, opt_state, x, y, key) with a fresh key per step"))
         masks = dropout_masks(net, key, x.shape[0], x.dtype)
-        params, opt_state, (J, norm, correct) = core.minibatch_step(
+        params, opt_state, (J, norm, correct, _) = core.minibatch_step(
             net, opt, gradient, params, opt_state, x, y, masks=masks
         )
         metrics = {"cost": J, "grad_norm": norm, "accuracy": correct / x.shape[0]}
@@ -161,12 +161,13 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
             ys_ = jnp.take(y, idx, axis=0).reshape(per_gather, batch_size, *y.shape[1:])
             return jax.lax.scan(body, carry, (xs_, ys_, k, kd))
 
-        (params, opt_state), (Js, norms, correct) = jax.lax.scan(
+        (params, opt_state), (Js, norms, correct, faults) = jax.lax.scan(
             gathered, (params, opt_state), (chunks, noise_keys, drop_keys)
         )
-        Js, norms, correct = (a.reshape(num_batches) for a in (Js, norms, correct))
+        Js, norms, correct, faults = (a.reshape(num_batches)
+                                      for a in (Js, norms, correct, faults))
         metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size, params,
-                                     opt_state)
+                                     opt_state, faults)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val, l2=l2)
