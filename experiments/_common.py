@@ -112,7 +112,13 @@ def make_main(name: str, claim: str, run: Callable[..., Result]):
         ap.add_argument("--quick", action="store_true", help="a few seconds (used by tests)")
         ap.add_argument("--seed", type=int, default=0)
         ap.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+        ap.add_argument("--no-compile-cache", action="store_true",
+                        help="compile every program afresh (jaxnn.compile_cache is on by default)")
         args = ap.parse_args(argv)
+        if not args.no_compile_cache:
+            import jaxnn
+
+            jaxnn.compile_cache.enable()
         record = run_and_write(name, claim, run, quick=args.quick, seed=args.seed, out=args.out)
         print(f"{name}: claim {'HELD' if record['claim']['held'] else 'NOT HELD'} — "
               f"{record['summary']} ({record['seconds']}s); wrote {args.out / (name + '.json')}")

@@ -44,6 +44,7 @@ EXPERIMENTS = [
     "regularization",
     "gradient_checking",
     "mnist",
+    "fashion_mnist",
     "cubic_regression",
 ]
 
@@ -283,7 +284,13 @@ def main(argv=None) -> int:
     ap.add_argument("--only", type=lambda s: [n.strip() for n in s.split(",") if n.strip()],
                     default=None, help="comma-separated experiment names, e.g. "
                     "worked_example,linear_collapse")
+    ap.add_argument("--no-compile-cache", action="store_true",
+                    help="compile every program afresh (jaxnn.compile_cache is on by default)")
     args = ap.parse_args(argv)
+    if not args.no_compile_cache:
+        import jaxnn
+
+        jaxnn.compile_cache.enable()
     explicit_out = args.out is not None
     if not explicit_out:
         args.out = QUICK_OUT if args.quick else DEFAULT_OUT
