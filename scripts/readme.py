@@ -15,6 +15,8 @@ Blocks (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``):
   true when the code moves.
 * ``benchmark``: ``experiments/results/benchmark.md``, written by
   ``python -m experiments.benchmark``.
+* ``sweep_benchmark``: ``experiments/results/sweep_benchmark.md``, written by
+  ``python -m experiments.sweep_benchmark``.
 * ``experiments``: one row per ``experiments/results/<name>.json`` (written by
   ``python -m experiments.run_all``): the claim, whether it held, the finding.
 * ``worked_example`` (docs/equations.md): the single-neuron worked example to full
@@ -54,7 +56,7 @@ ROWS = [
     ("cost", f"J = (1/m) Σ C(a_i, y_i) ({NG_NOTES})",
      "jaxnn/network.py", "# J = (1/m) Σ_i C(a_i, y_i)"),
     ("L2", f"+ λ/(2m) Σ ‖W^l‖² ({NOTEBOOK})",
-     "jaxnn/network.py", "(net.l2 / (2 * m))"),
+     "jaxnn/network.py", "# (λ/2m) Σ ‖W^l‖²"),
     ("BP1", "Δ^L = ∇_A J ⊙ g'(Z^L) (general)",
      "jaxnn/backprop.py", "# (BP1) ∇_a C ⊙ g'(Z^L), or the softmax VJP"),
     ("BP1 fused", f"sigmoid + BCE, identity + quadratic: Δ^L = (A − Y)/m ({NG_NOTES})",
@@ -84,13 +86,13 @@ ROWS = [
     ("∇_a C cross entropy", f"−y/a ({MATHS_MD})",
      "jaxnn/costs.py", '"""∇_a C = −y / a."""'),
     ("momentum", f"V = βV + (1 − β) dW; W = W − αV ({MATHS_MD})",
-     "jaxnn/optimizers.py", "# V = βV + (1 − β) g"),
+     "jaxnn/optimizers/algorithms.py", "# V = βV + (1 − β) g"),
     ("RMSprop", f"S = βS + (1 − β) dW²; W = W − α dW/(√S + ε) ({MATHS_MD})",
-     "jaxnn/optimizers.py", "# S = βS + (1−β)g²"),
+     "jaxnn/optimizers/algorithms.py", "# S = βS + (1 − β) g²"),
     ("Adam", f"V̂ = V/(1 − β1^t), Ŝ = S/(1 − β2^t) ({MATHS_MD})",
-     "jaxnn/optimizers.py", "# V̂ = V / (1 − β1^t)"),
+     "jaxnn/optimizers/algorithms.py", "# V̂ = V / (1 − β1^t)"),
     ("gradient check", f"(J(θ + ε) − J(θ − ε))/2ε ({NN_NOTES}, sign fixed)",
-     "jaxnn/gradcheck.py", "# centred difference"),
+     "jaxnn/gradcheck.py", "(plus - minus) / (2 * eps)"),
 ]
 
 
@@ -117,6 +119,13 @@ def render_benchmark() -> str:
     path = RESULTS / "benchmark.md"
     if not path.exists():
         return "_No benchmark has been run yet: `python -m experiments.benchmark`._"
+    return path.read_text(encoding="utf-8").strip()
+
+
+def render_sweep_benchmark() -> str:
+    path = RESULTS / "sweep_benchmark.md"
+    if not path.exists():
+        return "_Not measured yet: `python -m experiments.sweep_benchmark`._"
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -193,6 +202,7 @@ def render_worked_example() -> str:
 BLOCKS = {
     "equations": render_equations,
     "benchmark": render_benchmark,
+    "sweep_benchmark": render_sweep_benchmark,
     "experiments": render_experiments,
     "worked_example": render_worked_example,
 }

@@ -158,7 +158,7 @@ def nesterov(learning_rate: float | Schedule, beta: float = 0.9) -> Optimizer:
         count, rate = begin(NesterovState, schedule, grads, state, params)
 
         def leaf(w, g, v):
-            v = beta * v + (1 - beta) * g  # V = βV + (1 − β) g
+            v = beta * v + (1 - beta) * g  # the average, as momentum's: V = βV + (1 − β) g
             look_ahead = beta * v + (1 - beta) * g  # βV + (1 − β) g
             return descend(w, rate, look_ahead), v  # W = W − α (βV + (1 − β) g)
 
@@ -328,7 +328,7 @@ def adamw(learning_rate: float | Schedule, beta1: float = 0.9, beta2: float = 0.
         def leaf(w, g, v, s, decays_w):
             v = beta1 * v + (1 - beta1) * g  # V = β1 V + (1 − β1) g, first moment estimate
             s = beta2 * s + (1 - beta2) * jnp.square(g)  # S = β2 S + (1 − β2) g², second
-            v_hat = v / bias_correction(beta1, t, v.dtype)  # V̂ = V / (1 − β1^t), bias correction
+            v_hat = v / bias_correction(beta1, t, v.dtype)  # as Adam's: V̂ = V / (1 − β1^t)
             s_hat = s / bias_correction(beta2, t, s.dtype)  # Ŝ = S / (1 − β2^t)
             d = divide(v_hat, jnp.sqrt(s_hat), eps)  # V̂ / (√Ŝ + ε)
             if decays_w is not False:  # + λ W where the mask says so (static False: no work)
