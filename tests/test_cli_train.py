@@ -52,6 +52,9 @@ def test_resume_gives_the_parameters_of_an_uninterrupted_run(tmp_path):
     stale.write_bytes(b"half a checkpoint")
     assert main(["train", *SMALL, "--out", str(part), "--resume"]) == 0
     assert not stale.exists()
+    config = json.loads((part / "config.json").read_text())
+    assert config["command"] == f"jaxnn train {' '.join(partial)} --out {part}"
+    assert config["resumed_with"] == [f"jaxnn train {' '.join(SMALL)} --out {part} --resume"]
     for a, b in zip(jax.tree.leaves(_params(full)), jax.tree.leaves(_params(part))):
         np.testing.assert_array_equal(a, b)
     assert (full / "metrics.jsonl").read_text().count("\n") == 3
@@ -91,8 +94,12 @@ def _fails(argv, capsys, message, code=2):
     (["--lr", "nan"], "--lr must be a finite number > 0; got nan"),
     (["--optimizer", "adan"], "unknown optimizer 'adan'"),
     (["--schedule", "linear"], "unknown schedule 'linear'; expected one of: constant, exponential, cosine"),
-    (["--sizes", "100,10"], "the data and the network sizes disagree: MNIST has 784 inputs and 10 classes"),
-    (["--sizes", "784,30,5"], "the network (784, 30, 5) has n_0 = 784 and n_L = 5"),
+    (["--sizes", "100,10"], "the data and the network sizes disagree: mnist has 784 inputs "
+                            "(28×28) and 10 classes"),
+    (["--sizes", "784,30,5"], "the network 784-30-5 has n_0 = 784 and n_L = 5. Fix: --sizes "
+                              "784,30,10, or leave out --sizes for 784,256,10"),
+    (["--dataset", "fashion_mnist"], "unknown dataset 'fashion_mnist'; expected one of: "
+                                     "mnist, fashion-mnist. Fix: --dataset fashion-mnist"),
     (["--hidden", "softmax"], "softmax is an output activation"),
     (["--output", "tanh", "--cost", "binary_cross_entropy"], "needs an output activation among sigmoid"),
     (["--init", "xavier"], "unknown init scheme 'xavier'"),
@@ -285,3 +292,14 @@ def test_bad_input_through_the_command_line(tmp_path, argv, message):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stdout == "" and not (tmp_path / "runs").exists()
+
+
+def test_dropout_flag_trains_and_resume_refuses_another_rate(tmp_path):
+    out = tmp_path / "run"
+    flags = ["--sizes", "784,16,10", "--hidden", "relu", "--output", "softmax", "--cost",
+             "cross_entropy", "--batch-size", "100", "--quiet", "--out", str(out)]
+    assert main(["train", *flags, "--epochs", "1", "--dropout", "0.2"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["network"]["dropout"] == 0.2
+    status = main(["train", "--resume", "--out", str(out), "--epochs", "2", "--dropout", "0.5"])
+    assert status == 2

@@ -248,6 +248,47 @@ def cli(*argv: str):
     return lambda c: main([a.format(**vars(c)) for a in argv])
 
 
+def cli_with_files(*argv: str):
+    """:func:`cli`, after writing ``{tmp}/three_classes.npz`` (3 classes of 2 × 3 images)
+    and ``{tmp}/sweep`` (a folder holding a jaxnn sweep)."""
+    def call(c):
+        np.savez(c.tmp / "three_classes.npz", x_train=np.ones((6, 2, 3), np.uint8),
+                 y_train=np.array([0, 1, 2] * 2), x_test=np.ones((2, 2, 3), np.uint8),
+                 y_test=np.array([0, 1]))
+        (c.tmp / "sweep").mkdir(exist_ok=True)
+        (c.tmp / "sweep" / "config.json").write_text('{"format": "jaxnn-sweep/1"}')
+        return cli(*argv)(c)
+    return call
+
+
+def _softsign():
+    """The working user activation the architecture rows call ``softsign``."""
+    return jaxnn.activations.custom("softsign", lambda z: z / (1 + jnp.abs(z)),
+                                    lambda z, a: (1 - jnp.abs(a)) ** 2)
+
+
+def _fn(z):  # a working function and derivative for the custom(...) rows
+    return jnp.tanh(z)
+
+
+def _deriv(z, a):
+    return 1 - a * a
+
+
+def _rowsum():
+    """An Activation built by hand whose fn mixes a row: not elementwise."""
+    fn = lambda z: z - jnp.mean(z, axis=-1, keepdims=True)  # noqa: E731
+    return jaxnn.activations.Activation("rowsum", fn, lambda z, a: jnp.ones_like(z),
+                                        lambda z, a, g: g)
+
+
+def _user_network_checkpoint(c):
+    """A checkpoint of NET whose hidden activation is a user one no process here built."""
+    description = {**NET.to_dict(), "activations": [{"name": "gone_act", "import": None},
+                                                    "softmax"]}
+    return _crafted_checkpoint(c.tmp / "user_act.safetensors", network=json.dumps(description))
+
+
 # ---------------------------------------------------------------------------------------
 # Every bad call of docs/errors.md, by id.
 
@@ -275,6 +316,30 @@ CASES = {
     "net-l2-array": lambda c: jaxnn.Network((3, 2), ("sigmoid",), "quadratic", jnp.array(0.1)),
     "net-from-dict-keys": lambda c: jaxnn.Network.from_dict({"sizes": [3, 2]}),
     "net-from-dict-type": lambda c: jaxnn.Network.from_dict([3, 2]),
+    "net-act-object-alone": lambda c: jaxnn.Network((3, 2), _softsign(), "quadratic"),
+    "net-act-cost-object": lambda c: jaxnn.mlp((3, 2), output=jaxnn.costs.get("quadratic")),
+    "net-ce-user-output": lambda c: jaxnn.mlp((3, 2), output=_softsign(), cost="cross_entropy"),
+    "net-from-dict-user-missing": lambda c: jaxnn.Network.from_dict(
+        {**NET.to_dict(), "activations": [{"name": "gone", "import": "nowhere:gone"}, "softmax"]}),
+    "net-from-dict-user-record": lambda c: jaxnn.Network.from_dict(
+        {**NET.to_dict(), "cost": {"name": "mine"}}),
+    "ckpt-load-user-missing": lambda c: checkpoint.load(_user_network_checkpoint(c)),
+    "custom-builtin-name": lambda c: jaxnn.activations.custom("relu", _fn, _deriv),
+    "custom-cost-builtin-name": lambda c: jaxnn.costs.custom(
+        "huber", lambda a, y: jnp.sum(a, axis=-1), lambda a, y: a),
+    "custom-name-type": lambda c: jaxnn.activations.custom(3, _fn, _deriv),
+    "custom-name-empty": lambda c: jaxnn.activations.custom("", _fn, _deriv),
+    "custom-fn-not-callable": lambda c: jaxnn.activations.custom("mine", "abs", _deriv),
+    "custom-deriv-missing": lambda c: jaxnn.activations.custom("mine", _fn, None),
+    "custom-grad-not-callable": lambda c: jaxnn.costs.custom(
+        "mine", lambda a, y: jnp.sum(a, axis=-1), 2.0),
+    "custom-deriv-shape": lambda c: jaxnn.activations.custom(
+        "mine", jnp.tanh, lambda z, a: jnp.sum(z)),
+    "custom-cost-shape": lambda c: jaxnn.costs.custom(
+        "mine", lambda a, y: (a - y) ** 2, lambda a, y: 2 * (a - y)),
+    "custom-python-if": lambda c: jaxnn.activations.custom(
+        "mine", lambda z: z if z > 0 else 0 * z, _deriv),
+    "custom-register-type": lambda c: jaxnn.activations.register(jax.nn.relu),
     "net-from-dict-sizes": lambda c: jaxnn.Network.from_dict(
         {"sizes": 3, "activations": ["sigmoid"], "cost": "quadratic", "l2": 0.0}),
     "num-params-not-net": lambda c: jaxnn.num_params((3, 2)),
@@ -345,6 +410,14 @@ CASES = {
     "gc-directions-zero": lambda c: gradcheck.directional_check(NET, P, X, Y, KEY, 0, 1e-3),
     "gc-key-int": lambda c: gradcheck.directional_check(NET, P, X, Y, 0, 3, 1e-3),
     "gc-rtol-negative": lambda c: gradcheck.manual_vs_autodiff(NET, P, X, Y, rtol=-1.0),
+    "gc-check-nan-deriv": lambda c: gradcheck.check_activation(jaxnn.activations.custom(
+        "naive_softplus", jax.nn.softplus, lambda z, a: jnp.exp(z) / (1 + jnp.exp(z)))),
+    "gc-check-cost-domain": lambda c: gradcheck.check_cost(jaxnn.costs.custom(
+        "log_loss", lambda a, y: -jnp.sum(y * jnp.log(a), axis=-1), lambda a, y: -y / a)),
+    "gc-check-not-elementwise": lambda c: gradcheck.check_activation(_rowsum()),
+    "gc-check-unknown": lambda c: gradcheck.check_activation("tanhh"),
+    "gc-check-cost-kind": lambda c: gradcheck.check_cost(jaxnn.activations.get("tanh")),
+    "gc-check-rtol": lambda c: gradcheck.check_activation("tanh", rtol=-1.0),
     # Optimizers.
     "opt-lr-zero": lambda c: optimizers.sgd(0.0),
     "opt-lr-nan": lambda c: optimizers.adam(float("nan")),
@@ -628,8 +701,17 @@ CASES = {
     "cli-train-resume-other-net": cli("train", *RUN_FLAGS, "--sizes", "784,20,10", "--resume",
                                       "--out", "{run}"),
     "cli-train-resume-corrupt": cli("train", *RUN_FLAGS, "--resume", "--out", "{corrupt_run}"),
-    "cli-train-data-missing": cli("train", "--data", "{tmp}/no_mnist"),
-    "cli-train-data-labels": cli("train", *RUN_FLAGS, "--data", "{mnist_labels}"),
+    "cli-train-data-missing": cli("train", "--dataset", "mnist", "--data", "{tmp}/no_mnist"),
+    "cli-train-data-nothing": cli("train", *RUN_FLAGS, "--data", "{tmp}/no_such_folder"),
+    "cli-train-data-file": cli("train", *RUN_FLAGS, "--data", "{text}"),
+    "cli-train-dataset": cli("train", "--dataset", "cifar"),
+    "cli-train-fashion-missing": cli("train", *RUN_FLAGS, "--dataset", "fashion-mnist",
+                                     "--data", "{tmp}/no_fashion"),
+    "cli-train-npz-classes": cli_with_files("train", "--epochs", "1", "--data",
+                                            "{tmp}/three_classes.npz", "--sizes", "6,4,10"),
+    "cli-train-python-fix": cli("train", "--l2", "-1"),
+    "cli-train-data-labels": cli("train", *RUN_FLAGS, "--dataset", "mnist", "--data",
+                                 "{mnist_labels}"),
     "cli-train-devices": cli("train", "--epochs", "1", "--devices", "0"),
     "cli-train-coordinator-alone": cli("train", "--coordinator", "127.0.0.1:1234"),
     "cli-train-coordinator": cli("train", "--coordinator", "localhost", "--num-processes", "2",
@@ -667,6 +749,27 @@ CASES = {
     "cli-evaluate-not-mnist": cli("evaluate", "{small_ckpt}"),
     "cli-evaluate-nan": cli("evaluate", "{nan_ckpt}"),
     "cli-evaluate-data": cli("evaluate", "{run}", "--data", "{mnist_count}"),
+    "cli-evaluate-dataset": cli("evaluate", "{run}", "--dataset", "emnist"),
+    "cli-evaluate-worst": cli("evaluate", "{run}", "--worst", "-1"),
+    "cli-evaluate-out-file": cli("evaluate", "{run}", "--out", "{text}"),
+    # CLI: jaxnn sweep.
+    "cli-sweep-lr-text": cli("sweep", "--lr", "0.1,fast"),
+    "cli-sweep-lr-gap": cli("sweep", "--lr", "0.1,,1"),
+    "cli-sweep-empty": cli("sweep", "--lr", ""),
+    "cli-sweep-l2-empty": cli("sweep", "--l2", ""),
+    "cli-sweep-seeds": cli("sweep", "--seeds", "0"),
+    "cli-sweep-seed-range": cli("sweep", "--seed", str(2**32 - 1), "--seeds", "2"),
+    "cli-sweep-lr-zero": cli("sweep", "--lr", "0,0.1"),
+    "cli-sweep-l2-negative": cli("sweep", "--l2", "-1e-4,0"),
+    "cli-sweep-lr-twice": cli("sweep", "--lr", "0.1,0.1"),
+    "cli-sweep-epochs": cli("sweep", "--epochs", "0"),
+    "cli-sweep-patience": cli("sweep", "--patience", "2"),
+    "cli-sweep-optimizer": cli("sweep", "--optimizer", "adan"),
+    "cli-sweep-dataset": cli("sweep", "--dataset", "cifar"),
+    "cli-sweep-sizes": cli("sweep", "--epochs", "1", "--seeds", "1", "--sizes", "100,10",
+                           "--out", "{tmp}/sweep_sizes"),
+    "cli-sweep-existing-run": cli("sweep", "--epochs", "1", "--out", "{run}"),
+    "cli-sweep-resume": cli_with_files("train", "--resume", "--out", "{tmp}/sweep"),
     # CLI: jaxnn verify.
     "cli-verify-sizes": cli("verify", "--sizes", "4,0,3"),
     "cli-verify-batch": cli("verify", "--batch", "0"),
@@ -680,6 +783,10 @@ CASES = {
     "cli-verify-max-fd": cli("verify", "--sizes", "2,2", "--max-fd-params", "-1"),
     "cli-verify-seed": cli("verify", "--seed", str(2**32)),
     "cli-verify-batch-huge": cli("verify", "--batch", str(2**32)),
+    "cli-verify-import": cli("verify", "--hidden", "no_such_module:act"),
+    "cli-verify-attribute": cli("verify", "--hidden", "jaxnn.activations:nothing"),
+    "cli-verify-not-component": cli("verify", "--output", "jax.nn:sigmoid"),
+    "cli-verify-spec": cli("verify", "--cost", ":huber"),
     # CLI: jaxnn bench.
     "cli-bench-json-dir": cli("bench", "--quick", "--json", "{tmp}"),
     "cli-bench-json-missing": cli("bench", "--quick", "--json", "{tmp}/no/such/out.json"),

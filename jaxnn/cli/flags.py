@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from jaxnn import _checks
 
@@ -102,6 +103,11 @@ def sizes(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def message(what: str, expected: str, got: str, fix: str | None = None) -> str:
+    """``"<what> must be <expected>; got <got>. Fix: <fix>."``: jaxnn's one message format."""
+    return _checks.message(what, expected, got, fix)
+
+
 def names(registry) -> str:
     """``"a, b, c"``: the names of a registry (a dict or a tuple of names), for a help text."""
     return ", ".join(registry)
@@ -145,3 +151,62 @@ def positive_real(args, dest: str, fix: str | None = None) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(_checks.message(flag(dest), "a finite number > 0", str(value), fix))
     return value
+
+
+def real_list(text: str) -> tuple[float, ...]:
+    """``"0.01,0.1,1"`` → ``(0.01, 0.1, 1.0)`` (an argparse type for a sweep's grid)."""
+    if not text.strip():
+        return ()  # an empty grid: the command says which flag
+    items = [s.strip() for s in text.split(",")]
+    try:
+        if not all(items):
+            raise ValueError
+        return tuple(float(s) for s in items)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0.01,0.1,1; got {text!r}") from None
+
+
+def dashed(sizes) -> str:
+    """``(784, 256, 10)`` → ``"784-256-10"``."""
+    return "-".join(str(s) for s in sizes)
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 epoch"``, ``"3 epochs"``, ``"4,000 examples"``."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def number(x) -> str:
+    """A float for people: 4 significant digits (``0.001``, ``0.9123``, ``1.5e-05``);
+    anything else as ``str``. Files keep full precision; printed text uses this."""
+    if isinstance(x, float):
+        return format(x, ".4g")
+    return str(x)
+
+
+# A Python keyword argument in a library message's "Fix:" part: name=value, 'text' or (a, b).
+_KEYWORD = re.compile(r"\b([a-z][a-z0-9_]*)=('([^']*)'|\(([^)]*)\)|-?[\w.+-]*\w)")
+
+
+def for_the_command_line(message: str, dests) -> str:
+    """``message`` with the Python spellings after ``Fix:`` (``cost='quadratic'``,
+    ``l2=0.0``, ``sizes=(2, 1)``) written as the command's flags (``--cost quadratic``,
+    ``--l2 0.0``, ``--sizes 2,1``), for the flags in ``dests``."""
+    head, sep, fix = message.partition("Fix:")
+    if not sep:
+        return message
+
+    def flagged(m):
+        name = m.group(1)
+        if name not in dests:
+            return m.group(0)
+        if m.group(3) is not None:
+            value = m.group(3)
+        elif m.group(4) is not None:
+            value = ",".join(s.strip() for s in m.group(4).split(",") if s.strip())
+        else:
+            value = m.group(2)
+        return f"{flag(name)} {value}"
+
+    return head + sep + _KEYWORD.sub(flagged, fix)

@@ -1,26 +1,34 @@
-"""The ``jaxnn`` command: one parser, the subcommands ``train``, ``evaluate``, ``verify``,
-``bench``, and the exit statuses they share.
+"""The ``jaxnn`` command: one parser, the subcommands ``train``, ``sweep``, ``evaluate``,
+``verify``, ``bench``, and the exit statuses they share.
 
 Every subcommand checks its flags before any JAX work. Exit status 0 on success; 2 and one
 line ``jaxnn <command>: error: …`` on stderr for a bad flag, a bad file or a run directory
 that is not free; 1 when training diverges or a gradient check fails; 130 (SIGINT, Ctrl-C)
 or 143 (SIGTERM) when a training run is interrupted, after saying how to resume it.
+An error message suggests flags, never Python calls: a library message's ``Fix:`` that
+says ``cost='quadratic'`` is printed as ``--cost quadratic``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from jaxnn.cli import evaluate, flags, interrupt, train, verify
+import jaxnn
+from jaxnn.cli import evaluate, flags, interrupt, sweep, train, verify
 from jaxnn.cli.bench import command as bench
 
 # name → the module that defines it: HELP, DESCRIPTION, add_arguments(parser), run(args).
-COMMANDS = {"train": train, "evaluate": evaluate, "verify": verify, "bench": bench}
+COMMANDS = {"train": train, "sweep": sweep, "evaluate": evaluate, "verify": verify,
+            "bench": bench}
 
 
 def build_parser() -> tuple[flags.Parser, dict[str, flags.Parser]]:
     """The ``jaxnn`` parser and its subcommands' parsers, by name."""
     parser = flags.Parser(prog="jaxnn", description="Backpropagation by hand in JAX (BP1–BP4).")
+    parser.add_argument("--version", action="version", version=f"jaxnn {jaxnn.__version__}")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="compile every program afresh (by default compiled programs are "
+                        "kept in ~/.cache/jaxnn/xla, or $JAXNN_CACHE_DIR, and reused)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subparsers = {}
     for name, module in COMMANDS.items():
@@ -37,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser, subparsers = build_parser()
     args = parser.parse_args(flags.join_dash_values(argv, subparsers))
     args.given = flags.given(build_parser, argv, args)
+    args.argv = argv
+    dests = {a.dest for a in subparsers[args.command].added}
+    if not args.no_compile_cache:
+        jaxnn.compile_cache.enable()
     try:
         return args.run(args)
     except interrupt.Interrupted as e:  # the run directory keeps its last checkpoint
@@ -46,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaxnn {args.command}: interrupted", file=sys.stderr)
         return 130
     except FloatingPointError as e:  # TrainingDiverged: the run directory keeps its last good state
-        print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
+        print(f"jaxnn {args.command}: error: {flags.for_the_command_line(str(e), dests)}",
+              file=sys.stderr)
         return 1
     except (ValueError, TypeError, OSError) as e:  # OSError: missing, unreadable, busy, full
-        print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
+        print(f"jaxnn {args.command}: error: {flags.for_the_command_line(str(e), dests)}",
+              file=sys.stderr)
         return 2

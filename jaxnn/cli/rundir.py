@@ -36,10 +36,19 @@ SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 CURVE = "learning_curve.png"
+# What `jaxnn evaluate` adds to a run directory.
+CONFUSION = "confusion.png"
+MISCLASSIFIED = "misclassified.png"
+# What `jaxnn sweep` writes (with CONFIG and SUMMARY).
+RUNS_CSV = "runs.csv"
+SUMMARY_MD = "summary.md"
+CURVES = "curves.png"
 LOCK = ".jaxnn.lock"
 # config.json of a jaxnn run says so: a user's own config.json is not mistaken for one.
 FORMAT = "jaxnn-run/1"
-RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST, CURVE)
+SWEEP_FORMAT = "jaxnn-sweep/1"
+RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST, CURVE, CONFUSION, MISCLASSIFIED,
+             RUNS_CSV, SUMMARY_MD, CURVES)
 
 
 class Busy(OSError):
@@ -105,7 +114,7 @@ def is_ours(path: Path, name: str) -> bool:
     if name.startswith(".") and name.endswith(".tmp"):
         return any(name.startswith(f".{f}.") for f in RUN_FILES)
     if name == CONFIG:
-        return read_json(path / CONFIG, {}).get("format") == FORMAT
+        return read_json(path / CONFIG, {}).get("format") in (FORMAT, SWEEP_FORMAT)
     return name in RUN_FILES
 
 
@@ -118,7 +127,12 @@ def holds_run(path: Path) -> str | None:
     return None
 
 
-def check_fresh(path: Path, *, force: bool) -> None:
+def holds_sweep(path: Path) -> bool:
+    """Whether the folder ``path`` holds a ``jaxnn sweep`` (its config.json says so)."""
+    return read_json(path / CONFIG, {}).get("format") == SWEEP_FORMAT
+
+
+def check_fresh(path: Path, *, force: bool, resumable: bool = True) -> None:
     """Make the folder ``path`` ready for a new run: fine when empty; ValueError (nothing
     touched) when it holds a run or anything else, unless ``force``, which removes the
     files of a run (and leaves other files alone)."""
@@ -128,8 +142,9 @@ def check_fresh(path: Path, *, force: bool) -> None:
     if not force:
         if run:
             raise FileExistsError(
-                f"{path} already holds a run ({run}); nothing was overwritten. Fix: --resume "
-                "to continue it, --force to start it over, or choose another --out."
+                f"{path} already holds a run ({run}); nothing was overwritten. Fix: "
+                + ("--resume to continue it, " if resumable else "")
+                + "--force to start it over, or choose another --out."
             )
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"

@@ -5,12 +5,13 @@ summary at the end."""
 from __future__ import annotations
 
 import hashlib
+import shlex
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jaxnn
 from jaxnn import schedules
-from jaxnn.cli import flags, rundir
+from jaxnn.cli import datasets, flags, rundir
 
 
 class Schedule(NamedTuple):
@@ -31,7 +32,7 @@ SCHEDULES: dict[str, Schedule] = {
         lr, total, warmup_steps=min(total // 20, 500)), horizon=True),
 }
 # Flags that say how a run goes, not what it computes: not recorded in config.json.
-NOT_CONFIG = ("run", "command", "given", "quiet", "resume", "force", "out", "coordinator",
+NOT_CONFIG = ("run", "command", "argv", "given", "quiet", "resume", "force", "out", "coordinator",
               "num_processes", "process_id", "debug_nans")
 
 
@@ -42,34 +43,39 @@ class State:
         self.__dict__.update(fields)
 
 
+# Sizes that stand in for the data's n_0 and n_L when the network's flags are checked
+# before the data is read (--sizes left out: n_in,256,n_out from the data).
+PLACEHOLDER_SIZES = (2, 2, 2)
+
+
 def network(args):
-    """The network of the flags ``--sizes --hidden --output --cost --l2``."""
-    return jaxnn.mlp(args.sizes, hidden=args.hidden, output=args.output, cost=args.cost,
-                     l2=args.l2)
+    """The network of the flags ``--sizes --hidden --output --cost --l2`` (with ``--sizes``
+    left out, a stand-in network: the flags' checks, before the data gives the sizes)."""
+    sizes = PLACEHOLDER_SIZES if args.sizes is None else args.sizes
+    return jaxnn.mlp(sizes, hidden=args.hidden, output=args.output, cost=args.cost,
+                     l2=args.l2, dropout=getattr(args, "dropout", 0.0))
 
 
-def load_data(args, net):
-    """``(train_set, val_set, val_name, test_set)`` for the flags: MNIST (``--data`` or the
-    bundled sample), with ``--val-size`` examples held out of the training set."""
+def load_data(args):
+    """``(tt, train_set, val_set, test_set)``: the data of ``--dataset``/``--data``
+    (:mod:`jaxnn.cli.datasets`), with ``--val-size`` examples held out of the training set
+    (without it the test set is monitored each epoch). Sets ``args.sizes`` from the data
+    when it was left out; ValueError when it disagrees with the data."""
     from jaxnn import data
 
-    x_train, y_train, x_test, y_test = data.load_mnist(args.data)
-    if net.n_in != x_train.shape[1] or net.n_out != 10:
-        raise ValueError(
-            f"the data and the network sizes disagree: MNIST has {x_train.shape[1]} inputs and "
-            f"10 classes, the network {net.sizes} has n_0 = {net.n_in} and n_L = {net.n_out}. "
-            f"Fix: --sizes {x_train.shape[1]},…,10."
-        )
+    tt = datasets.load(args)
+    args.sizes = datasets.fit_network(args.sizes, tt)
+    x_train, y_train, x_test, y_test = tt
     if args.val_size >= len(x_train):
         raise ValueError(
             f"--val-size {args.val_size} leaves no training data ({len(x_train)} examples)."
+            f" Fix: --val-size ≤ {len(x_train) - 1}, e.g. --val-size {len(x_train) // 5}."
         )
     if args.val_size:
         split = data.train_val_split(x_train, y_train, val_size=args.val_size, seed=args.seed)
-        return ((split.x_train, split.y_train), (split.x_val, split.y_val),
-                f"{args.val_size} held-out training examples", (x_test, y_test))
-    return ((x_train, y_train), (x_test, y_test), "the test set (monitoring only)",
-            (x_test, y_test))
+        return (tt, (split.x_train, split.y_train), (split.x_val, split.y_val),
+                (x_test, y_test))
+    return tt, (x_train, y_train), (x_test, y_test), (x_test, y_test)
 
 
 def optimizer(args, steps_per_epoch: int):
@@ -86,19 +92,57 @@ def optimizer(args, steps_per_epoch: int):
     return optimizers.get(args.optimizer, SCHEDULES[args.schedule].build(args.lr, max(1, total)))
 
 
-def config(args, net, n_train: int, val_name: str) -> dict:
-    """What config.json records: the flags that define the run, the network, the data, and
-    where it ran."""
+def environment() -> dict:
+    """Where the run ran, without git: Python, JAX, jaxlib, NumPy, the platform, the device."""
+    import platform
+
+    import jax
+    import jaxlib
+    import numpy as np
+
+    return {"python": platform.python_version(), "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__, "numpy": np.__version__,
+            "platform": platform.platform(), "machine": platform.machine(),
+            "device": str(jax.devices()[0]), "device_kind": jax.devices()[0].device_kind,
+            "device_count": jax.device_count(), "process_count": jax.process_count()}
+
+
+def command_line(args) -> str:
+    """The command as typed: ``jaxnn train --epochs 3 …`` (shell-quoted)."""
+    argv = getattr(args, "argv", None)
+    return shlex.join(["jaxnn", *argv]) if argv is not None else "jaxnn " + args.command
+
+
+def flags_of(args) -> dict:
+    """The flags that define the run (not :data:`NOT_CONFIG`), JSON-ready."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
+            if k not in NOT_CONFIG}
+
+
+def config(args, net, tt, n_train: int, n_val: int, previous: dict | None = None) -> dict:
+    """What config.json records: the jaxnn version, the command line, the flags that
+    define the run, the network, the data (class names, input shape), the split monitored
+    each epoch, and where it ran. ``previous``: the run's config before a ``--resume``
+    (its command is kept, this one is added to ``resumed_with``)."""
     import jax
 
-    run_flags = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
-                 if k not in NOT_CONFIG}
+    previous = previous or {}
+    command = command_line(args)
+    resumed = list(previous.get("resumed_with", []))
+    if args.resume and previous.get("command"):
+        resumed.append(command)
+        command = previous["command"]
+    split = datasets.split_name(args.val_size)
     return {
         "format": rundir.FORMAT,
-        "flags": run_flags,
+        "jaxnn_version": jaxnn.__version__,
+        "command": command,
+        **({"resumed_with": resumed} if resumed else {}),
+        "flags": flags_of(args),
         "network": net.to_dict(),
-        "data": {"source": args.data or "bundled 5,000-digit MNIST sample",
-                 "train_examples": n_train, "validation": val_name},
+        "data": {**datasets.describe(tt), "train_examples": n_train,
+                 "monitored": split, "monitored_examples": n_val},
+        "environment": environment(),
         "jax_version": jax.__version__,
         "device": str(jax.devices()[0]),
         "devices": args.devices or 1,
@@ -115,10 +159,11 @@ def prepare(args, out: Path | None) -> State:
 
     from jaxnn import checkpoint
 
+    previous = rundir.read_json(out / rundir.CONFIG, {}) if (args.resume and out) else {}
     if args.devices is None and jax.process_count() > 1:
         args.devices = jax.device_count()  # a multi-process run spans every device
+    tt, train_set, val_set, test_set = load_data(args)
     net = network(args)
-    train_set, val_set, val_name, test_set = load_data(args, net)
     n_train = len(train_set[0])
     if args.batch_size > n_train:
         raise ValueError(
@@ -131,8 +176,9 @@ def prepare(args, out: Path | None) -> State:
                               dtype=jnp.float64 if args.x64 else jnp.float32)
     state = State(net=net, opt=opt, params=params, opt_state=None, start=0, history=[],
                   best_params=None, key=key_train, train_set=train_set, val_set=val_set,
-                  val_name=val_name, test_set=test_set, n_train=n_train, saved_epoch=0,
-                  config=config(args, net, n_train, val_name))
+                  split=datasets.split_name(args.val_size), test_set=test_set,
+                  n_train=n_train, data=tt, saved_epoch=0,
+                  config=config(args, net, tt, n_train, len(val_set[0]), previous))
     if args.resume:
         ckpt = checkpoint.load(out / rundir.CHECKPOINT, net=net, opt_state_like=opt.init(params))
         state.params, state.opt_state, state.start = ckpt.params, ckpt.opt_state, ckpt.step
@@ -143,22 +189,30 @@ def prepare(args, out: Path | None) -> State:
     return state
 
 
-def summarize(net, params, test_set, result, train_seconds: float) -> dict:
-    """summary.json: the test accuracy and cost of ``params``, and how the run went."""
+def summarize(net, params, test_set, result, train_seconds: float, split: str) -> dict:
+    """summary.json: the test accuracy and cost of ``params`` (full precision), how the run
+    went, and the split monitored each epoch (``split``: "test" or "validation") with its
+    metrics at the epoch whose parameters were kept. Times are rounded to milliseconds."""
     from jaxnn import train
 
     test = train.evaluate(net, params, *test_set)
-    return {
+    kept = next((r for r in result.history if r["epoch"] == result.best_epoch), None)
+    summary = {
         "test_accuracy": test["accuracy"],
         "test_cost": test["cost"],
+        "monitored": split,
         "epochs": len(result.history),
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
-        "train_seconds": train_seconds,
-        "compile_seconds": result.compile_seconds,
+        "train_seconds": round(train_seconds, 3),
+        "compile_seconds": round(result.compile_seconds, 3),
         "final_train_cost": result.history[-1]["train_cost"] if result.history else None,
         "params_sha256": digest(params),
     }
+    if split != datasets.TEST and kept is not None:
+        summary[f"{split}_accuracy"] = kept.get("val_accuracy")
+        summary[f"{split}_cost"] = kept.get("val_cost")
+    return summary
 
 
 def digest(params) -> str:

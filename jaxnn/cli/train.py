@@ -3,14 +3,19 @@
 A run directory (:mod:`jaxnn.cli.rundir`: created exclusively, locked while the run writes,
 never someone else's folder) holds:
 
-* ``config.json``: the flags, the network, the data, the JAX version and device;
-* ``metrics.jsonl``: one JSON line per finished epoch, appended after that epoch's
-  checkpoint is on disk (so it is never ahead of the checkpoint);
+* ``config.json``: the jaxnn version, the command line, the flags, the network, the data
+  (its class names and input shape), the split monitored each epoch, and the environment
+  (Python, JAX, platform, device);
+* ``metrics.jsonl``: one JSON line per finished epoch (with an ISO ``time``), appended
+  after that epoch's checkpoint is on disk (so it is never ahead of the checkpoint);
 * ``checkpoint.safetensors``: parameters, optimizer state and history after the last
   finished epoch, written atomically (temporary file, fsync, rename), so a crash at any
   moment leaves the previous complete checkpoint; ``best.safetensors`` with early stopping;
 * ``summary.json``: ``test_accuracy``, ``test_cost``, ``epochs``, ``train_seconds``, …;
 * ``learning_curve.png`` when matplotlib is installed (the ``plot`` extra).
+
+The data is ``--dataset NAME`` or ``--data PATH`` (:mod:`jaxnn.cli.datasets`); without
+``--sizes`` the network is ``n_in,256,n_out`` from the data.
 
 ``--resume`` continues from ``checkpoint.safetensors`` and ends with exactly the
 parameters of an uninterrupted run (epoch e always shuffles with ``fold_in(key, e)``). The
@@ -22,6 +27,7 @@ writes, say how to resume it and exit 130 or 143.
 
 from __future__ import annotations
 
+import datetime
 import json
 import shlex
 import sys
@@ -30,34 +36,32 @@ from pathlib import Path
 
 import jaxnn
 from jaxnn import activations, costs, optimizers
-from jaxnn.cli import flags, interrupt, rundir, session
+from jaxnn.cli import console, datasets, flags, interrupt, resume, rundir, session
 from jaxnn.train import GRADS
 
 # What `jaxnn train` with no flags trains.
-DEFAULTS = {"sizes": (784, 256, 10), "hidden": "relu", "output": "softmax",
+DEFAULTS = {"sizes": None, "hidden": "relu", "output": "softmax",
             "cost": "cross_entropy", "init": "he_normal", "optimizer": "adam", "lr": 1e-3,
             "schedule": "constant", "epochs": 20, "batch_size": 32}
-HELP = "train a network on MNIST (the bundled 5,000-digit sample by default)"
+HELP = "train a network (MNIST's bundled 5,000-digit sample by default)"
 DESCRIPTION = (
     "Train with the hand-written gradients, one compiled call per epoch. Writes a run "
     "directory: config.json, metrics.jsonl (one line per epoch), summary.json, "
     "checkpoint.safetensors (after every epoch, atomically) and learning_curve.png (with "
-    "matplotlib). With no arguments: {sizes} {hidden}/{output}, {cost}, {init} init, "
-    "{optimizer} {lr:g} ({schedule}), batch {batch_size}, {epochs} epochs on the bundled "
-    "sample (4,000 train, 1,000 test)."
-).format(**{**DEFAULTS, "sizes": "-".join(map(str, DEFAULTS["sizes"]))})
-# Flags that decide what a run computes: on --resume, taken from the run when left out,
-# refused when given with another value (the architecture's through the network).
-MEANING = ("sizes", "hidden", "output", "cost", "l2", "init", "optimizer", "lr", "schedule",
-           "batch_size", "grad", "data", "val_size", "patience", "seed", "x64")
-ARCHITECTURE = ("sizes", "hidden", "output", "cost", "l2")
+    "matplotlib). With no arguments: 784-256-10, {hidden} hidden, {output} output, {cost} "
+    "cost, {init} init, {optimizer} {lr:g} ({schedule}), batch {batch_size}, {epochs} "
+    "epochs on the bundled MNIST sample (4,000 train, 1,000 test)."
+).format(**DEFAULTS)
+# Flags that decide what a run computes (see jaxnn.cli.resume).
+MEANING, ARCHITECTURE = resume.MEANING, resume.ARCHITECTURE
 
 
 def add_arguments(p) -> None:
     """The flags of ``jaxnn train``; valid names and defaults come from the registries."""
     d = DEFAULTS
     p.add_argument("--sizes", type=flags.sizes, default=d["sizes"], help="n_0,…,n_L, e.g. "
-                   f"784,30,10 (default {','.join(map(str, d['sizes']))})")
+                   "784,30,10; n_0 and n_L must match the data (default: n_in,256,n_out "
+                   "from the data, 784,256,10 for MNIST)")
     p.add_argument("--hidden", default=d["hidden"], help="hidden activation, one of: "
                    f"{flags.names(activations.NAMES)} (default %(default)s)")
     p.add_argument("--output", default=d["output"],
@@ -72,19 +76,23 @@ def add_arguments(p) -> None:
                    help="learning rate (default %(default)s)")
     p.add_argument("--schedule", default=d["schedule"], help="learning-rate schedule over the "
                    f"run, one of: {flags.names(session.SCHEDULES)} (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=d["epochs"], help="(default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d["epochs"],
+                   help="passes over the training set (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"],
-                   help="(default %(default)s)")
+                   help="examples per minibatch (default %(default)s)")
     p.add_argument("--l2", type=float, default=0.0,
                    help="L2 strength λ, J += λ/2m Σ‖W‖² (default %(default)s)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="probability of dropping each hidden unit while training "
+                   "(inverted dropout; default %(default)s: none)")
     p.add_argument("--grad", choices=GRADS, default=GRADS[0],
                    help=f"one of: {flags.names(GRADS)} (default %(default)s)")
-    p.add_argument("--data", default=None, help="folder with the four MNIST IDX files "
-                   "(raw or .gz); default: the bundled sample")
+    datasets.add_arguments(p)
     p.add_argument("--val-size", type=int, default=0, help="hold out this many training "
                    "examples for validation (default 0: the test set is monitored each epoch)")
-    p.add_argument("--patience", type=int, default=None, help="early stopping patience "
-                   "(needs --val-size)")
+    p.add_argument("--patience", type=int, default=None, help="early stopping: stop after "
+                   "this many epochs without a lower validation cost (needs --val-size; "
+                   "default: none, every epoch runs)")
     p.add_argument("--seed", type=int, default=0, help="in [0, 2^32) (default %(default)s)")
     p.add_argument("--out", default=None, help="run directory (default: a new "
                    "runs/<timestamp>-<random>); an existing one must be empty")
@@ -92,17 +100,20 @@ def add_arguments(p) -> None:
                    "its checkpoint; flags left out are the run's, flags given must agree")
     p.add_argument("--force", action="store_true", help="train into an --out that holds "
                    "other files or another run (the run's own files are replaced)")
-    p.add_argument("--x64", action="store_true", help="train in float64")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--x64", action="store_true", help="train in float64 (default float32)")
+    p.add_argument("--quiet", action="store_true", help="print only the test accuracy")
     p.add_argument("--debug-nans", action="store_true", help="stop at the first operation "
                    "that produces a NaN (jax_debug_nans: slow, re-runs ops un-jitted to point "
                    "at the culprit)")
     p.add_argument("--devices", type=int, default=None, help="data-parallel over N devices "
                    "(batch size a multiple of N); default: one device")
     p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, for a "
-                   "multi-process run (jax.distributed; gloo collectives on CPU)")
-    p.add_argument("--num-processes", type=int, default=None, help="P, with --coordinator")
-    p.add_argument("--process-id", type=int, default=None, help="this process, 0..P-1")
+                   "multi-process run (jax.distributed; gloo collectives on CPU) (default: "
+                   "none, one process)")
+    p.add_argument("--num-processes", type=int, default=None,
+                   help="P, with --coordinator (default: none)")
+    p.add_argument("--process-id", type=int, default=None,
+                   help="this process, 0..P-1, with --coordinator (default: none)")
 
 
 def check(args) -> None:
@@ -119,6 +130,7 @@ def check(args) -> None:
                       why="--num-processes − 1", fix="0 for the coordinator's process")
     flags.seed(args)
     flags.positive_real(args, "lr", fix="e.g. --lr 1e-3")
+    datasets.check(args)
     if args.patience is not None and (args.patience <= 0 or args.val_size == 0):
         raise ValueError(
             f"--patience needs a positive value and a validation split; got --patience "
@@ -177,7 +189,7 @@ def _open(args, writer: bool) -> tuple[Path | None, int | None, list[Path]]:
     out = Path(args.out)
     if args.resume:
         if not (out / rundir.CHECKPOINT).is_file():
-            raise FileNotFoundError(_no_checkpoint(out))
+            raise FileNotFoundError(resume.no_checkpoint(out))
         return out, rundir.lock(out), []
     created = rundir.make(out)
     lock = rundir.lock(out)  # Busy: another process's run, left alone
@@ -187,14 +199,6 @@ def _open(args, writer: bool) -> tuple[Path | None, int | None, list[Path]]:
         rundir.unlock(lock)
         raise
     return out, lock, created
-
-
-def _no_checkpoint(out: Path) -> str:
-    text = f"--resume: no checkpoint at {out / rundir.CHECKPOINT}."
-    if rundir.holds_run(out):
-        text += (" The run stopped before its first epoch ended. Fix: start it over with "
-                 f"--force --out {shlex.quote(str(out))}.")
-    return text
 
 
 def _run(args, out: Path | None, writer: bool, created: list[Path]) -> int:
@@ -208,10 +212,10 @@ def _run(args, out: Path | None, writer: bool, created: list[Path]) -> int:
             first = checkpoint.load(out / rundir.CHECKPOINT)
         saved = first.metadata.get("config", {}).get("flags", {})
         step = first.step
-        _adopt(args, saved)
+        resume.adopt(args, saved)
         check(args)
-        _refuse_changes(args, saved, first.net, out)
-        if _finished(args, out, step):
+        resume.refuse_changes(args, saved, first.net, out)
+        if resume.finished(args, out, step):
             print(f"jaxnn train: {out} is finished (epoch {step} of {args.epochs}); nothing "
                   f"to resume, {rundir.SUMMARY} is left as it is.", file=sys.stderr)
             return 0
@@ -245,69 +249,6 @@ def _run(args, out: Path | None, writer: bool, created: list[Path]) -> int:
                 f"train --resume --out {shlex.quote(str(out))}.") from None
 
 
-def _adopt(args, saved: dict) -> None:
-    """Flags left out take the run's values (its meaning, and its --epochs)."""
-    given = getattr(args, "given", None)
-    given = set(vars(args)) if given is None else given
-    for dest in (*MEANING, "epochs"):
-        if dest not in given and dest in saved:
-            value = saved[dest]
-            setattr(args, dest, tuple(value) if isinstance(value, list) else value)
-
-
-def _refuse_changes(args, saved: dict, saved_net, out: Path) -> None:
-    """ValueError naming every given flag that would change what the run computes."""
-    net = session.network(args)
-    if net != saved_net:
-        raise ValueError(
-            f"--resume: the checkpoint in {out} belongs to another network: it holds "
-            f"{_describe(saved_net)}, the flags describe {_describe(net)}. Fix: leave out "
-            f"{', '.join(map(flags.flag, ARCHITECTURE))} (the run's are used), or train "
-            "into a new --out."
-        )
-    differ = [k for k in MEANING if k not in ARCHITECTURE and k in saved
-              and saved[k] != _jsonable(getattr(args, k))]
-    if differ:
-        raise ValueError(
-            f"--resume: the checkpoint in {out} was made with other flags: "
-            + ", ".join(f"{flags.flag(k)} {saved[k]!r} (now {_jsonable(getattr(args, k))!r})"
-                        for k in differ)
-            + ". Fix: leave them out (the run's are used), or train into a new --out."
-        )
-    horizon = session.SCHEDULES[args.schedule].horizon
-    if horizon and "epochs" in saved and args.epochs != saved["epochs"]:
-        raise ValueError(
-            f"--resume: --epochs {args.epochs} differs from the run's --epochs "
-            f"{saved['epochs']}, and the {args.schedule} schedule decays over the whole run, "
-            "so the resumed run would not equal an uninterrupted one. Fix: leave out "
-            f"--epochs, or start a new run with --epochs {args.epochs} and another --out."
-        )
-
-
-def _describe(net) -> str:
-    return f"{net.sizes} {'/'.join(net.activations)} {net.cost} l2 {net.l2:g}"
-
-
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _finished(args, out: Path, step: int) -> bool:
-    """Whether the run in ``out`` has done all it will do (ValueError if past --epochs)."""
-    if step > args.epochs:
-        raise ValueError(f"--resume: the checkpoint is at epoch {step}, past --epochs "
-                         f"{args.epochs}.")
-    summary = rundir.read_json(out / rundir.SUMMARY) if out else None
-    if not summary or summary.get("epochs") != step:
-        return False  # the summary is missing or of an earlier stage: finish the run
-    return step == args.epochs or bool(summary.get("stopped_early"))
-
-
-def _say(args, text: str) -> None:
-    if not args.quiet:
-        print(text, flush=True)
-
-
 def _fit(args, state, out: Path | None, writer: bool) -> int:
     """Train from ``state`` (:func:`session.prepare`), writing the run as it goes."""
     import jax
@@ -323,11 +264,14 @@ def _fit(args, state, out: Path | None, writer: bool) -> int:
         rundir.write_text(out / rundir.METRICS,
                           "".join(json.dumps(r) + "\n" for r in state.history))
     so_far = list(state.history)
-    interactive = not args.quiet and sys.stderr.isatty()
+    show = console.Printer(state.split, quiet=args.quiet)
 
     def on_epoch(epoch, params, opt_state, record):
+        record = {**record, "seconds": round(record["seconds"], 4),
+                  "time": datetime.datetime.now(datetime.UTC).isoformat(
+                      timespec="seconds")}
         so_far.append(record)
-        if not writer:
+        if not writer:  # in a multi-process run, process 0 reports
             return
         params, opt_state = parallel.to_host((params, opt_state))
         meta = {"config": config, "history": so_far}
@@ -339,38 +283,50 @@ def _fit(args, state, out: Path | None, writer: bool) -> int:
                             metadata=meta)
             state.saved_epoch = epoch
             rundir.append_line(out / rundir.METRICS, json.dumps(record))
-        if not interactive:
-            _say(args, "epoch {epoch:3d}  train cost {train_cost:.4f}  acc {train_accuracy:.4f}  "
-                 "val cost {val_cost:.4f}  acc {val_accuracy:.4f}  {seconds:.2f}s".format(**record))
+        show.row(record)
 
-    _say(args, f"network {net.sizes} {net.activations} cost {net.cost}, {args.optimizer} lr "
-         f"{args.lr:g}, batch {args.batch_size}, {state.n_train} training examples; run dir "
-         f"{out}" + (f", resuming at epoch {state.start}" if args.resume else ""))
+    n_monitored = len(state.val_set[0])
+    show.say(f"network {console.network(net)}")
+    show.say(f"training {args.optimizer} lr {flags.number(args.lr)} ({args.schedule}), batch "
+             f"{args.batch_size}, {flags.plural(args.epochs, 'epoch')} on "
+             f"{flags.plural(state.n_train, 'training example')} of {state.data.name}; "
+             f"{state.split}: {flags.plural(n_monitored, 'example')}"
+             + (f"; resuming at epoch {state.start}" if args.resume else ""))
+    show.say(f"run directory {out}")
+    show.compiling()
     t0 = time.perf_counter()
-    result = train.fit(
-        net, state.params, state.opt, state.train_set, epochs=args.epochs,
-        batch_size=args.batch_size, key=state.key, grad=args.grad, validation=state.val_set,
-        patience=args.patience, opt_state=state.opt_state, start_epoch=state.start,
-        history=list(state.history), best_params=state.best_params, on_epoch=on_epoch,
-        progress=interactive, devices=args.devices,
-    )
+    try:
+        result = train.fit(
+            net, state.params, state.opt, state.train_set, epochs=args.epochs,
+            batch_size=args.batch_size, key=state.key, grad=args.grad,
+            validation=state.val_set, patience=args.patience, opt_state=state.opt_state,
+            start_epoch=state.start, history=list(state.history),
+            best_params=state.best_params, on_epoch=on_epoch, progress=False,
+            devices=args.devices)
+    except BaseException:
+        show.end_line()  # an error (or Ctrl-C) while compiling starts on a line of its own
+        raise
     train_seconds = time.perf_counter() - t0
+    if show.rows == 0:
+        show.compiled(result.compile_seconds)
     final = parallel.to_host(result.params)
-    summary = session.summarize(net, final, state.test_set, result, train_seconds)
+    summary = session.summarize(net, final, state.test_set, result, train_seconds,
+                                state.split)
     if not writer:
-        _say(args, f"process {jax.process_index()}: test accuracy "
-             f"{summary['test_accuracy']:.4f}  params sha256 {summary['params_sha256']}")
+        show.say(f"process {jax.process_index()}: test accuracy "
+                 f"{summary['test_accuracy']:.4f}, parameters sha256 {summary['params_sha256']}")
         return 0
     with interrupt.held():
         rundir.write_json(out / rundir.SUMMARY, summary)
     from jaxnn.cli import plots
 
-    plotted = plots.learning_curve(result.history, out / rundir.CURVE, state.val_name)
-    _say(args, f"params sha256 {summary['params_sha256']}")
-    _say(args, f"test accuracy {summary['test_accuracy']:.4f}  test cost "
-         f"{summary['test_cost']:.4f} ({summary['epochs']} epochs, {train_seconds:.1f}s); "
-         f"wrote {out}"
-         + ("" if plotted else " (no learning_curve.png: install the 'plot' extra, matplotlib)"))
+    plotted = plots.learning_curve(so_far, out / rundir.CURVE, state.split,
+                                   best_epoch=summary["best_epoch"] if args.patience else None)
+    show.say(f"parameters sha256 {summary['params_sha256']} (equal digests: bit-identical "
+             "parameters)")
+    show.say(console.result(summary, state.split, train_seconds) + f"; wrote {out}"
+             + ("" if plotted else " (no learning_curve.png: install the 'plot' extra, "
+                "matplotlib)"))
     if args.quiet:
         print(f"test accuracy {summary['test_accuracy']:.4f}")
     return 0

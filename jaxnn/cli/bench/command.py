@@ -41,7 +41,7 @@ def add_arguments(ap) -> None:
     """The flags of ``jaxnn bench``."""
     shared_arguments(ap)
     ap.add_argument("--json", default=None, help="also write the results to this JSON file "
-                    "(checked before the benchmark runs)")
+                    "(checked before the benchmark runs; default: none)")
 
 
 def build_parser(prog: str = "jaxnn bench",
@@ -99,8 +99,13 @@ def run(args) -> int:
 
     kwargs = resolve_args(args)
     out = check_output(args.json) if args.json else None
-    result = timing.run_jaxnn_benchmark(**kwargs, log=lambda s: print(s, file=sys.stderr))
-    print(report.format_report(result))
+    if args.quick:
+        print(report.QUICK_CAUTION, file=sys.stderr, flush=True)
+    # On a terminal, stdout and stderr are one screen: each table (and the caution) once.
+    one_screen = sys.stdout.isatty() and sys.stderr.isatty()
+    result = timing.run_jaxnn_benchmark(**kwargs, log=lambda s: print(s, file=sys.stderr),
+                                        log_tables=not one_screen)
+    print(report.format_report(result, caution=not one_screen))
     if out is not None:
         rundir.write_text(out, json.dumps(result, indent=2) + "\n")
     return 0

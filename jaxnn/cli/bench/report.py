@@ -10,25 +10,23 @@ def _fmt(value, spec: str, none: str = "—") -> str:
 
 
 def format_group(group: dict[str, Any]) -> str:
-    """One problem's markdown table: ms/step, ratio, GFLOP/s, % of roofline, compile s."""
+    """One problem's markdown table: ms/step, ratio (only with a reference row), GFLOP/s,
+    % of roofline, compile s."""
     ref = group.get("reference")
-    ratio_head = f"× {ref}" if ref else "× reference"
     head = (f"**{group['size']}, batch {group['batch']}, {group['optimizer']}** — "
             f"{group['flops_per_step'] / 1e6:.3g} MFLOP/step, {group['steps_per_call']} "
             f"steps/call, matmul {group['matmul_gflops']:.0f} GFLOP/s\n\n")
-    lines = [
-        f"| implementation | ms/step | {ratio_head} | GFLOP/s | % roofline | best ms/step | "
-        "CPU ms/step | compile s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    ratio_head = [f"× {ref}"] if ref else []
+    columns = ["implementation", "ms/step", *ratio_head, "GFLOP/s", "% roofline",
+               "best ms/step", "CPU ms/step", "compile s"]
+    lines = ["| " + " | ".join(columns) + " |",
+             "| --- |" + " ---: |" * (len(columns) - 1)]
     for r in group["rows"]:
-        lines.append(
-            f"| {r['name']} | {r['ms_per_step']:.4g} | "
-            f"{_fmt(r.get('ratio_to_reference'), '.2f')} | {r['gflops']:.1f} | "
-            f"{r['pct_roofline']:.0f} | {_fmt(r.get('ms_per_step_min'), '.4g')} | "
-            f"{_fmt(r.get('cpu_ms_per_step'), '.4g')} | "
-            f"{_fmt(r.get('compile_seconds'), '.2f')} |"
-        )
+        ratio = [_fmt(r.get("ratio_to_reference"), ".2f")] if ref else []
+        cells = [r["name"], format(r["ms_per_step"], ".4g"), *ratio, f"{r['gflops']:.1f}",
+                 f"{r['pct_roofline']:.0f}", _fmt(r.get("ms_per_step_min"), ".4g"),
+                 _fmt(r.get("cpu_ms_per_step"), ".4g"), _fmt(r.get("compile_seconds"), ".2f")]
+        lines.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -65,10 +63,16 @@ def format_machine(info: dict[str, Any]) -> str:
             f"jaxlib {info['jaxlib']}, numpy {info['numpy']}, backend {info['jax_backend']}")
 
 
-def format_report(result: dict[str, Any]) -> str:
-    """Machine, every group's table, and the compile/memory summary."""
-    parts = [f"Machine: {format_machine(result['machine'])}.\n",
-             f"Network: {result['config']['architecture']}; float32.\n"]
+QUICK_CAUTION = ("Caution: --quick is a smoke run (small sizes, one round, no warm-up): its "
+                 "numbers are not meaningful; run without --quick to measure.")
+
+
+def format_report(result: dict[str, Any], caution: bool = True) -> str:
+    """Machine, every group's table, and the compile/memory summary (after a caution for a
+    ``--quick`` run, unless ``caution`` is False)."""
+    parts = [f"{QUICK_CAUTION}\n"] if caution and result["config"].get("quick") else []
+    parts += [f"Machine: {format_machine(result['machine'])}.\n",
+              f"Network: {result['config']['architecture']}; float32.\n"]
     parts += [format_group(g) for g in result["groups"]]
     parts.append(format_summary(result))
     return "\n".join(parts)

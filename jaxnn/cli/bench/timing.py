@@ -280,6 +280,7 @@ def run_jaxnn_benchmark(
     fit_memory_run: bool = True,
     seed: int = 0,
     log=print,
+    log_tables: bool = True,
 ) -> dict[str, Any]:
     """Time jaxnn (manual and autodiff), the matmuls-only floor, ``peers`` and the
     roofline at every size × optimizer, interleaved; measure compile time and memory.
@@ -293,6 +294,8 @@ def run_jaxnn_benchmark(
       peers: extra ``(name, factory)`` rows, timed in the same rounds.
       reference: the row the ratio column divides by (``None``: no ratio).
       fit_memory_run: run :func:`fit_memory` (60,000 × 784; 2,000 with ``quick``).
+      log, log_tables: progress lines go to ``log``; each problem's table too, unless
+        ``log_tables`` is False (the caller prints the tables once, at the end).
     Returns:
       a JSON-ready dict: ``machine``, ``config``, ``groups`` (one per problem, with
       ``rows``), ``skipped``, ``compile``, ``memory``.
@@ -319,7 +322,8 @@ def run_jaxnn_benchmark(
                                   reference=reference, skipped=skipped,
                                   pause=0.0 if quick else PAUSE_SECONDS, log=log)
                 groups.append(group)
-                log(report.format_group(group))
+                if log_tables:
+                    log(report.format_group(group))
     except BaseException:  # Ctrl-C, a failing peer: no orphan process left behind
         if child is not None:
             child.kill()
