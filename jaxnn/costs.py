@@ -10,7 +10,13 @@ quadratic             ½ ‖a − y‖²                            a − y
 absolute              ‖a − y‖₁ (L1)                         sign(a − y)
 binary_cross_entropy  −Σ [y log a + (1 − y) log(1 − a)]     (a − y) / (a (1 − a))
 cross_entropy         −Σ y log a                            −y / a
+huber                 Σ h(a − y)                            clip(a − y, −δ, δ)
 ===================== ===================================== ===============================
+
+with h(r) = ½ r² for |r| ≤ δ and δ (|r| − ½ δ) beyond, δ = 1. Huber's loss is quadratic
+near the target and linear (slope ±δ) beyond δ = 1, so one outlier's gradient is at most
+1 in size; ½ r² would be ∞ at r = 1e300, so the quadratic branch sees r only where |r| ≤
+δ (the branch ``where`` discards stays finite, and so does autodiff through it).
 
 The maths.md cheat sheet writes binary cross entropy as ``y log a + (1 − y) log(1 − a)``,
 without its minus sign; its gradient ``−y/a + (1 − y)/(1 − a)`` is right for the negated form used
@@ -21,6 +27,12 @@ The cross entropies also carry ``from_log(log_a, log1m_a, y)``: the same cost wr
 terms of log a and log(1 − a), which the network computes stably from the logits z
 (log-sigmoid, log-softmax). The network cost uses that form, so it never takes log(0)
 and never needs ``nan_to_num`` (Nielsen's network2 does).
+
+**User costs.** :func:`custom` builds a :class:`Cost` from a per-example ``fn(a, y)``
+(summed over the last axis) and its hand-written ``grad(a, y) = ∇_a C``; the object is
+accepted wherever a cost name is, and :func:`get` returns it for the object or its name
+(:data:`USER`, apart from the registry). :func:`jaxnn.gradcheck.check_cost` compares
+``grad`` with ``jax.grad(fn)``.
 
 **The registry.** :data:`COSTS` is the single source of cost names. Which output
 activations a cost accepts is derived, not listed: a cost computed from logs (``needs``
@@ -37,7 +49,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn import _checks, activations
+from jaxnn import _checks, activations, components
 
 Array = jax.Array
 
@@ -69,6 +81,10 @@ class Cost(NamedTuple):
         if self.from_log is None:
             return ()
         return ("log_fn", "log1m_fn") if self.uses_log1m else ("log_fn",)
+
+    def __repr__(self) -> str:
+        # Short, for the messages that name a network's cost.
+        return f"<cost {self.name!r}>"
 
 
 def _quadratic(a: Array, y: Array) -> Array:
@@ -152,6 +168,23 @@ def _ce_from_log(log_a: Array, log1m_a: Array | None, y: Array) -> Array:
     return -jnp.sum(_xmul(y, log_a), axis=-1)
 
 
+HUBER_DELTA = 1.0
+
+
+def _huber(a: Array, y: Array) -> Array:
+    """C = Σ h(a − y): h(r) = ½ r² for |r| ≤ δ, δ(|r| − ½δ) beyond (δ = 1)."""
+    r = a - y
+    small = jnp.abs(r) <= HUBER_DELTA
+    r_small = jnp.where(small, r, jnp.zeros_like(r))  # ½ r² never overflows
+    h = jnp.where(small, 0.5 * r_small * r_small, HUBER_DELTA * (jnp.abs(r) - 0.5 * HUBER_DELTA))
+    return jnp.sum(h, axis=-1)
+
+
+def _huber_grad(a: Array, y: Array) -> Array:
+    """∇_a C = h'(a − y) = r for |r| ≤ δ, δ sign(r) beyond: clip(a − y, −δ, δ)."""
+    return jnp.clip(a - y, -HUBER_DELTA, HUBER_DELTA)
+
+
 COSTS: dict[str, Cost] = {
     "quadratic": Cost("quadratic", _quadratic, _quadratic_grad),
     "absolute": Cost("absolute", _absolute, _absolute_grad),
@@ -160,19 +193,107 @@ COSTS: dict[str, Cost] = {
         probabilities=True,
     ),
     "cross_entropy": Cost("cross_entropy", _ce, _ce_grad, _ce_from_log, probabilities=True),
+    "huber": Cost("huber", _huber, _huber_grad),
 }
 
 NAMES: tuple[str, ...] = tuple(COSTS)
 
 
-def valid_outputs(cost: str) -> tuple[str, ...]:
-    """The output activations ``cost`` accepts: those providing every field in its
-    :attr:`Cost.needs` (the stable log forms a cross entropy is computed from)."""
-    needs = get(cost).needs
-    return tuple(name for name, act in activations.ACTIVATIONS.items()
-                 if all(getattr(act, field) is not None for field in needs))
+# User costs, by name: what custom() and register() made in this process (never a
+# built-in's name). A network holds the object itself.
+USER: dict[str, Cost] = {}
 
 
-def get(name: str) -> Cost:
-    """The cost called ``name``; ValueError listing the valid names otherwise."""
-    return _checks.lookup("cost", name, COSTS)
+def custom(name: str, fn, grad, *, probabilities: bool = False) -> Cost:
+    """A user cost from a per-example ``fn(a, y)`` and its hand-written gradient.
+
+    Args:
+      name: a new name (a built-in's name is a ValueError).
+      fn: ``C(a, y)``, a JAX function: ``a, y: (..., n) → (...)``, summed over the last
+        axis (one cost per example).
+      grad: ``∇_a C(a, y)``: ``(..., n) → (..., n)``. BP1 uses it (``grad="autodiff"``
+        uses ``fn``; :func:`jaxnn.gradcheck.check_cost` compares the two).
+      probabilities: whether C is defined for probabilities only (a in (0, 1), targets in
+        [0, 1], like a cross entropy): targets outside [0, 1] are then refused, and
+        ``check_cost`` checks it there only.
+    Returns:
+      the :class:`Cost`, also registered under ``name`` (:data:`USER`).
+    """
+    name = components.check_name("cost", name, COSTS)
+    components.check_function("cost", name, "fn", fn, "fn(a, y) → C per example")
+    components.check_function("cost", name, "grad", grad, "grad(a, y) → ∇_a C")
+    if not isinstance(probabilities, bool):
+        raise _checks.type_error("probabilities", "True or False", probabilities)
+    return register(Cost(name, fn, grad, probabilities=probabilities))
+
+
+def register(cost: Cost) -> Cost:
+    """Enter a user :class:`Cost` in :data:`USER` under its name (replacing an earlier one
+    of that name) and return it. :func:`custom` calls this."""
+    if not isinstance(cost, Cost):
+        raise _checks.type_error("register's argument", "a jaxnn.costs.Cost", cost,
+                                 "build one with jaxnn.costs.custom(name, fn, grad)")
+    if COSTS.get(cost.name) is cost:
+        return cost
+    components.check_name("cost", cost.name, COSTS)
+    a = jnp.full((2, 3), 0.5, jnp.float32)
+    components.check_shapes("cost", cost.name, [("fn(a, y)", cost.fn, (a, a), (2,)),
+                                                ("grad(a, y)", cost.grad, (a, a), (2, 3))])
+    USER[cost.name] = cost
+    return cost
+
+
+def accepts(cost, output) -> bool:
+    """Whether ``cost`` (a name or a Cost) can follow the output activation ``output`` (a
+    name or an Activation): it provides every field in :attr:`Cost.needs`."""
+    act = activations.get(output)
+    return all(getattr(act, field) is not None for field in get(cost).needs)
+
+
+def valid_outputs(cost) -> tuple[str, ...]:
+    """The built-in output activations ``cost`` (a name or a Cost) accepts: those
+    providing every field in its :attr:`Cost.needs` (the stable log forms a cross entropy
+    is computed from)."""
+    return tuple(name for name in activations.ACTIVATIONS if accepts(cost, name))
+
+
+def get(name) -> Cost:
+    """The cost ``name`` names (a built-in, or a user one from :func:`custom`), or ``name``
+    itself when it is a :class:`Cost`; ValueError listing the valid names for an unknown
+    one, TypeError for anything else."""
+    if isinstance(name, Cost):
+        return name
+    if isinstance(name, str):
+        if name in COSTS:
+            return COSTS[name]
+        if name in USER:
+            return USER[name]
+        raise ValueError(f"unknown cost {name!r}; expected one of: {', '.join(COSTS)}"
+                         f"{components.user_table_name('cost', USER)}.")
+    raise TypeError(_checks.message(
+        "a cost name", "a string such as 'quadratic' (or a Cost from jaxnn.costs.custom)",
+        _checks.describe(name), f"one of: {', '.join(COSTS)}"))
+
+
+def canonical(cost) -> str | Cost:
+    """What a :class:`~jaxnn.Network` stores for ``cost``: a built-in's name, or the user
+    :class:`Cost` object itself."""
+    cost = get(cost)
+    return cost.name if COSTS.get(cost.name) is cost else cost
+
+
+def name_of(cost) -> str:
+    """The name of a cost given by name or as an object."""
+    return get(cost).name
+
+
+def describe(cost):
+    """The JSON record of ``cost`` in a network description: a built-in's name, or
+    ``{"name": …, "import": "module:attribute" or None}`` for a user cost."""
+    return components.describe(canonical(cost), COSTS)
+
+
+def resolve(entry):
+    """The inverse of :func:`describe`; :class:`jaxnn.components.MissingComponent` for a
+    user cost this process does not have."""
+    return components.resolve("cost", entry, COSTS, USER, Cost)

@@ -33,8 +33,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxnn import _checks, inputs
+from jaxnn import _checks, inputs, memory
 from jaxnn.architecture import Layer, check_net
 
 
@@ -94,13 +95,14 @@ def _check_dtype(dtype) -> jnp.dtype:
     if dtype is None:
         raise TypeError("dtype must be a floating dtype such as jnp.float32; got None.")
     try:
-        dtype = jnp.dtype(dtype)
+        dtype = np.dtype(dtype)
     except TypeError as e:
         raise TypeError(
             f"dtype must be a floating dtype such as jnp.float32; got {dtype!r} ({e})."
         ) from None
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype must be floating point; got {dtype}. Fix: dtype=jnp.float32.")
+    inputs.check_param_dtype("dtype", dtype, "dtype=jnp.float32")
     if jax.dtypes.canonicalize_dtype(dtype) != dtype:
         raise ValueError(
             f"dtype {dtype} needs JAX's 64-bit mode, which is off: the parameters would "
@@ -126,7 +128,8 @@ def _check_options(scheme: str, options: dict) -> dict[str, float]:
             for name, value in {**allowed, **options}.items()}
 
 
-def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, **options):
+def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
+                memory_limit=None, **options):
     """Random parameters for ``net``: a tuple of ``Layer(W, b)``.
 
     Args:
@@ -134,16 +137,23 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, **opt
       net: the architecture; ``W^l: (n_l, n_{l−1})``, ``b^l: (n_l,)``.
       scheme: one of :data:`SCHEMES` (see the module table).
       dtype: a floating dtype for every parameter.
+      memory_limit: the most bytes the parameters may take (:mod:`jaxnn.memory`; default
+        ``JAXNN_MEMORY_LIMIT``, else 80% of the device's memory). Larger ones are refused
+        before anything is allocated (an allocation XLA cannot make aborts the process).
       **options: the scheme's options: ``epsilon`` (> 0) for ``uniform``. Unknown options
         are an error (no silent typos).
     Returns:
       ``(Layer(W^1, b^1), …, Layer(W^L, b^L))``.
+    Raises:
+      TypeError: a dtype other than float16, bfloat16, float32 or float64.
+      ValueError: float64 without JAX's 64-bit mode; parameters over the memory limit.
     """
     check_net(net)
     _checks.lookup("init scheme", scheme, INITIALIZERS)
     opts = _check_options(scheme, options)
     dtype = _check_dtype(dtype)
     key = inputs.check_key(key)
+    memory.check_params(net, dtype, memory_limit)
     keys = jax.random.split(key, net.num_layers)
     return tuple(
         INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **opts)

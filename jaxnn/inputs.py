@@ -1,11 +1,14 @@
 """Checks of a call's arrays at the public boundary, in Python, before anything is traced.
 
 The parameters, the inputs ``x``, the targets or labels ``y`` and the PRNG key are checked
-against a :class:`~jaxnn.architecture.Network` here. Every check raises ValueError or TypeError whose message says what was expected, what
-came, and how to fix it. Shape and dtype checks work on tracers too (they only read
-``.shape``/``.dtype``); value checks (NaN/Inf in x, y and the parameters, label ranges,
+against a :class:`~jaxnn.architecture.Network` here. Every check raises ValueError or
+TypeError whose message says what was expected, what came, and how to fix it. Shape and
+dtype checks work on tracers too (they only read ``.shape``/``.dtype``); value checks
+(NaN/Inf in x and y as cast to the parameters' dtype, and in the parameters; label ranges;
 targets in [0, 1] for the cross entropies) run only on concrete arrays, so inside a user's
-``jax.jit`` they are skipped rather than failing with a tracer error.
+``jax.jit`` they are skipped rather than failing with a tracer error. Other libraries'
+arrays go through NumPy (``__array__``, else ``__dlpack__``), and JAX arrays on another
+device than the parameters are moved to theirs.
 """
 
 from __future__ import annotations
@@ -16,8 +19,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import costs
+from jaxnn import costs, memory
 from jaxnn.architecture import Layer, check_net
+
+# The parameter dtypes jaxnn computes in (float64 with JAX's 64-bit mode on). float8 types
+# cannot hold an activation, longdouble is no JAX dtype.
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def check_param_dtype(what: str, dtype, fix: str = ".astype(jnp.float32)") -> None:
+    """TypeError unless ``dtype`` is one of :data:`DTYPES`."""
+    if np.dtype(dtype).name not in DTYPES:
+        raise TypeError(
+            f"{what} must be {', '.join(DTYPES[:-1])} or {DTYPES[-1]}; got "
+            f"{np.dtype(dtype).name}. Fix: {fix}.")
 
 
 def is_concrete(a) -> bool:
@@ -87,6 +102,7 @@ def check_params(net, params):
                     f"params[{l - 1}].{label} (layer {l}) must be floating point; got "
                     f"{arr.dtype}. Fix: .astype(jnp.float32)."
                 )
+            check_param_dtype(f"params[{l - 1}].{label} (layer {l})", arr.dtype)
             if dtype is None:
                 dtype = arr.dtype
             elif arr.dtype != dtype:
@@ -128,21 +144,77 @@ def _all_finite(a):
 
 
 def _as_array(name: str, value):
-    """An array-like (list of lists, scalar) as a NumPy array; arrays pass through."""
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
+    """``value`` as a NumPy or JAX array: JAX arrays (and tracers) and NumPy arrays pass
+    through; anything else NumPy can read — lists of lists, scalars, another library's
+    arrays (torch tensors through ``__array__`` or ``__dlpack__``), array-likes — becomes a
+    NumPy array. A masked array with masked entries is refused (jaxnn reads no masks: the
+    values under them would be used)."""
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
         return value
-    try:
-        return np.asarray(value)
-    except (ValueError, TypeError) as e:
+    if isinstance(value, np.ma.MaskedArray) and np.ma.count_masked(value):
         raise ValueError(
-            f"{name} must be a rectangular array; got a {type(value).__name__} that NumPy "
-            f"cannot turn into one ({e}). Fix: give every row the same length, e.g. "
-            f"np.asarray({name}, np.float32)."
-        ) from None
+            f"{name} is a masked array with {np.ma.count_masked(value)} masked entries; jaxnn "
+            "reads no masks (the values under them would be used, NaN included). Fix: drop "
+            f"the masked rows, or fill them: {name}.filled(0.0).")
+    out = np.ma.getdata(value) if isinstance(value, np.ndarray) else _to_numpy(name, value)
+    if out.dtype == object and out.ndim == 0:  # None, or an object NumPy cannot read
+        held = out.item()
+        raise TypeError(
+            f"{name} must be an array (NumPy, JAX, or anything NumPy can read); got "
+            f"{'None' if held is None else _kind(held)}. Fix: pass the data, e.g. "
+            f"np.asarray({name}, np.float32).")
+    return out
 
 
-def check_x(net, x, params) -> tuple[jax.Array, bool]:
-    """``x`` as ``(m, n_0)`` in the parameters' dtype, and whether it was one example."""
+def _to_numpy(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, or through DLPack for an object that offers only
+    ``__dlpack__`` (NumPy would wrap it in a 0-d object array); a clear error else."""
+    error = "it offers only __dlpack__"
+    try:
+        if hasattr(value, "__array__") or not hasattr(value, "__dlpack__"):
+            return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        error = e
+    if hasattr(value, "__dlpack__"):
+        try:
+            return np.from_dlpack(value)
+        except (TypeError, ValueError, RuntimeError, BufferError):
+            pass
+    if hasattr(value, "__array__") or hasattr(value, "__dlpack__"):
+        raise TypeError(
+            f"{name} must be an array NumPy can read; got a {_kind(value)} that it cannot "
+            f"({error}). Fix: convert it on the host first, e.g. {name}.cpu().numpy() for a "
+            "torch tensor.")
+    raise ValueError(
+        f"{name} must be a rectangular array; got a {type(value).__name__} that NumPy cannot "
+        f"turn into one ({error}). Fix: give every row the same length, e.g. "
+        f"np.asarray({name}, np.float32).")
+
+
+def _kind(value) -> str:
+    """``module.Type`` of a value, for messages (``torch.Tensor``)."""
+    kind = type(value)
+    return (kind.__name__ if kind.__module__ == "builtins"
+            else f"{kind.__module__.split('.')[0]}.{kind.__name__}")
+
+
+def to_device_of(a, like):
+    """``a`` on the device(s) of ``like`` when both are concrete JAX arrays on different
+    devices and ``like`` is on one device or replicated; otherwise ``a`` as it is. (A
+    computation on arrays committed to different devices is a JAX error.)"""
+    if not (isinstance(a, jax.Array) and isinstance(like, jax.Array)
+            and is_concrete(a) and is_concrete(like)):
+        return a
+    if a.sharding.device_set == like.sharding.device_set:
+        return a
+    if not (like.is_fully_addressable and like.sharding.is_fully_replicated):
+        return a
+    return jax.device_put(a, like.sharding)  # one device, or a copy on each (rank-agnostic)
+
+
+def check_x(net, x, params, fits=None) -> tuple[jax.Array, bool]:
+    """``x`` as ``(m, n_0)`` in the parameters' dtype, and whether it was one example.
+    ``fits(net, m, dtype)``: a memory check (:mod:`jaxnn.memory`) made before the copy."""
     x = _as_array("x", x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
@@ -166,13 +238,38 @@ def check_x(net, x, params) -> tuple[jax.Array, bool]:
         )
     if not single and x.shape[0] == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)}); a batch needs at least one row.")
+    if fits is not None:
+        fits(net, 1 if single else x.shape[0], params[0].W.dtype)
+    original = x
+    x = cast(x, params[0].W.dtype)
     if is_concrete(x) and _read(lambda: bool(_all_finite(x))) is False:
-        raise ValueError(
-            "x contains NaN or Inf. Fix: clean the data (e.g. np.nan_to_num, or drop rows)."
-        )
-    dtype = params[0].W.dtype
-    x = jnp.asarray(x, dtype=dtype)
+        raise ValueError(_not_finite("x", original, x.dtype,
+                                     "clean the data (e.g. np.nan_to_num, or drop rows)"))
+    x = to_device_of(jnp.asarray(x), params[0].W)
     return (x[None] if single else x), single
+
+
+def cast(a, dtype):
+    """``a`` in ``dtype`` as JAX will compute in it (float64 is float32 without x64): a
+    NumPy array cast on the host, still a NumPy array (overflow becomes Inf, for the
+    finiteness check that follows); a JAX array on its device."""
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    if isinstance(a, np.ndarray):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return a.astype(dtype, copy=False)
+    return jnp.asarray(a, dtype=dtype)
+
+
+def _not_finite(name: str, original, dtype, fix: str) -> str:
+    """The message for NaN or Inf in ``name`` after its cast to ``dtype``: in the data
+    itself, or made by the cast (values beyond the range of the parameters' dtype)."""
+    if _read(lambda: bool(_all_finite(original))) is not False:
+        big = _read(lambda: float(np.max(np.abs(np.asarray(original, np.float64)))))
+        return (f"{name} holds values up to {big:.3g} in magnitude, beyond the range of the "
+                f"parameters' dtype {jnp.dtype(dtype).name} (largest finite value "
+                f"{float(jnp.finfo(dtype).max):.5g}): cast to it, they become Inf. Fix: scale "
+                f"{name} (e.g. standardise it), or use parameters of a wider dtype (float32).")
+    return f"{name} contains NaN or Inf. Fix: {fix}."
 
 
 def check_call(net, params, x, y) -> tuple[tuple, jax.Array, jax.Array]:
@@ -180,8 +277,8 @@ def check_call(net, params, x, y) -> tuple[tuple, jax.Array, jax.Array]:
     ``(m, n_0)`` in the parameters' dtype (a single example gets a leading axis), ``y`` as
     float targets ``(m, n_L)`` (integer labels become one-hot rows)."""
     params = check_params(net, params)
-    x, single = check_x(net, x, params)
-    return params, x, check_y(net, y, x.shape[0], single, x.dtype)
+    x, single = check_x(net, x, params, memory.check_batch)
+    return params, x, to_device_of(check_y(net, y, x.shape[0], single, x.dtype), x)
 
 
 def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
@@ -207,8 +304,11 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
             f"y must be shaped like the output, {want}; got {tuple(y.shape)}. Fix: one row of "
             f"{n} targets per row of x, or integer class labels of shape (m,)."
         )
+    original = y
+    y = cast(y, dtype)
     if is_concrete(y) and _read(lambda: bool(_all_finite(y))) is False:
-        raise ValueError("y contains NaN or Inf. Fix: clean the targets.")
+        raise ValueError(_not_finite("y", original, y.dtype, "clean the targets"))
+    y = jnp.asarray(y)
     bounds = (_read(lambda: _min_max(y))
               if costs.get(net.cost).probabilities and is_concrete(y) and y.size else None)
     if bounds is not None:
@@ -219,7 +319,6 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
                 f"from {lo_v:g} to {hi_v:g}. Fix: one-hot or 0/1 targets, integer class labels, "
                 "or cost='quadratic' for regression targets."
             )
-    y = jnp.asarray(y, dtype=dtype)
     return y[None] if single else y
 
 
@@ -294,3 +393,8 @@ def check_key(key):
         f"key must be a jax.random key; got {key!r}. Fix: key = jax.random.key(0) "
         "(or jax.random.PRNGKey(0))."
     )
+
+
+def check_optional_key(key):
+    """``None`` (no randomness: evaluation), or a key checked as :func:`check_key`."""
+    return None if key is None else check_key(key)

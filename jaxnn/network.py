@@ -187,8 +187,9 @@ def cost(net: Network, params: Params, x, y, key=None) -> Array:
 
 
 def predict(net: Network, params: Params, x) -> Array:
-    """Class predictions: ``argmax_j a^L_j`` (n_L ≥ 2) or ``a^L > threshold`` (n_L = 1,
-    threshold 0.5 for sigmoid, softmax and relu outputs, 0 for the others). ``(m,)`` int32."""
+    """Class predictions: ``argmax_j a^L_j`` (n_L ≥ 2) or ``a^L > threshold`` (n_L = 1, the
+    output activation's ``threshold``: 0.5 for outputs in [0, ∞) such as sigmoid, softmax,
+    relu, softplus; 0 for tanh, identity, leaky_relu). ``(m,)`` int32."""
     return predict_from_output(net, forward(net, params, x))
 
 

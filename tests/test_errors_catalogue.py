@@ -83,6 +83,39 @@ def _fit(**kw):
     return train.fit(**args)
 
 
+class _OnDevice:
+    """A tensor on an accelerator (as torch's CUDA tensors): NumPy cannot read it."""
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+
+def _limited(fn, limit="16G"):
+    """``fn`` run with JAXNN_MEMORY_LIMIT=``limit``: the same refusal on every machine."""
+    def run(c):
+        old = os.environ.get("JAXNN_MEMORY_LIMIT")
+        os.environ["JAXNN_MEMORY_LIMIT"] = limit
+        try:
+            return fn(c)
+        finally:
+            if old is None:
+                del os.environ["JAXNN_MEMORY_LIMIT"]
+            else:
+                os.environ["JAXNN_MEMORY_LIMIT"] = old
+    return run
+
+
+def _rows(n):
+    """n rows of x and of labels for NET, as zero-copy broadcasts (nothing is allocated)."""
+    return (np.broadcast_to(np.zeros(3, np.float32), (n, 3)),
+            np.broadcast_to(np.zeros((), np.int32), (n,)))
+
+
+def _wide():
+    net = jaxnn.mlp((3, 100_000, 2), hidden="tanh", output="softmax", cost="cross_entropy")
+    return net, jaxnn.init_params(KEY, net)
+
+
 def _idx(code: int, dims, payload: bytes = b"") -> bytes:
     return bytes([0, 0, code, len(dims)]) + np.asarray(dims, ">u4").tobytes() + payload
 
@@ -354,6 +387,11 @@ CASES = {
     "init-key-int": lambda c: jaxnn.init_params(0, NET),
     "init-key-batch": lambda c: jaxnn.init_params(jax.random.split(KEY, 3), NET),
     "init-net-tuple": lambda c: jaxnn.init_params(KEY, (3, 2)),
+    "init-dtype-float8": lambda c: jaxnn.init_params(KEY, NET, dtype="float8_e4m3fn"),
+    "init-dtype-longdouble": lambda c: jaxnn.init_params(KEY, NET, dtype=np.longdouble),
+    "init-too-large": lambda c: jaxnn.init_params(KEY, jaxnn.mlp((2**31 - 1, 2**31 - 1))),
+    "init-million-wide": lambda c: jaxnn.init_params(KEY, jaxnn.mlp((10**6, 10**6))),
+    "init-memory-limit": lambda c: jaxnn.init_params(KEY, NET, memory_limit=-1),
     # Parameters (every function that takes net, params checks them the same way).
     "net-not-network": lambda c: jaxnn.forward((3, 4, 2), P, X),
     "params-dict": lambda c: jaxnn.forward(NET, {"W": P[0].W, "b": P[0].b}, X),
@@ -368,6 +406,8 @@ CASES = {
     "params-nan": lambda c: jaxnn.forward(NET, _with(0, W=P[0].W.at[1, 2].set(jnp.nan)), X),
     "params-inf": lambda c: backprop.value_and_grad(NET, _with(1, b=P[1].b.at[0].set(jnp.inf)),
                                                     X, Y),
+    "params-float8": lambda c: jaxnn.forward(
+        NET, jax.tree.map(lambda a: a.astype(jnp.float8_e4m3fn), P), X),
     # Inputs x.
     "x-width": lambda c: jaxnn.forward(NET, P, np.ones((6, 4), np.float32)),
     "x-3d": lambda c: jaxnn.forward(NET, P, np.ones((6, 3, 1), np.float32)),
@@ -379,6 +419,13 @@ CASES = {
     "x-empty": lambda c: jaxnn.forward(NET, P, np.ones((0, 3), np.float32)),
     "x-nan": lambda c: jaxnn.cost(NET, P, np.where(np.eye(6, 3) > 0, np.nan, X), Y),
     "x-inf": lambda c: jaxnn.forward(NET, P, np.full((6, 3), np.inf, np.float32)),
+    "x-overflow": lambda c: jaxnn.forward(
+        NET, jax.tree.map(lambda a: a.astype(jnp.float16), P), np.full((6, 3), 1e5, np.float32)),
+    "x-masked": lambda c: jaxnn.cost(NET, P, np.ma.masked_invalid(
+        np.where(np.eye(6, 3) > 0, np.nan, X)), Y),
+    "x-none": lambda c: jaxnn.forward(NET, P, None),
+    "x-unreadable": lambda c: jaxnn.forward(NET, P, _OnDevice()),
+    "x-batch-memory": lambda c: backprop.value_and_grad(*_wide(), *_rows(10**7)),
     # Targets y.
     "y-shape": lambda c: jaxnn.cost(NET, P, X, np.ones((6, 3), np.float32)),
     "y-float-labels": lambda c: jaxnn.cost(NET, P, X, Y.astype(np.float32)),
@@ -387,6 +434,8 @@ CASES = {
     "y-label-negative": lambda c: jaxnn.cost(NET, P, X, Y - 1),
     "y-label-int64": lambda c: jaxnn.cost(NET, P, X, np.array([0, 1, 0, 1, 1, 2**40])),
     "y-nan": lambda c: jaxnn.cost(NET, P, X, np.full((6, 2), np.nan, np.float32)),
+    "y-overflow": lambda c: jaxnn.cost(NET, jax.tree.map(lambda a: a.astype(jnp.float16), P),
+                                       X, np.full((6, 2), 1e5, np.float32)),
     "y-complex": lambda c: jaxnn.cost(NET, P, X, np.ones((6, 2), np.complex64)),
     "y-ce-negative": lambda c: jaxnn.cost(NET, P, X, np.full((6, 2), -1.0, np.float32)),
     "y-bce-above-one": lambda c: jaxnn.cost(BCE, jaxnn.init_params(KEY, BCE), X,
@@ -410,6 +459,9 @@ CASES = {
     "gc-directions-zero": lambda c: gradcheck.directional_check(NET, P, X, Y, KEY, 0, 1e-3),
     "gc-key-int": lambda c: gradcheck.directional_check(NET, P, X, Y, 0, 3, 1e-3),
     "gc-rtol-negative": lambda c: gradcheck.manual_vs_autodiff(NET, P, X, Y, rtol=-1.0),
+    "gc-fd-memory": lambda c: gradcheck.manual_vs_finite_differences(
+        jaxnn.mlp((784, 256, 10)), jaxnn.init_params(KEY, jaxnn.mlp((784, 256, 10))),
+        np.zeros((16, 784), np.float32), np.zeros((16, 10), np.float32), memory_limit=2**20),
     "gc-check-nan-deriv": lambda c: gradcheck.check_activation(jaxnn.activations.custom(
         "naive_softplus", jax.nn.softplus, lambda z, a: jnp.exp(z) / (1 + jnp.exp(z)))),
     "gc-check-cost-domain": lambda c: gradcheck.check_cost(jaxnn.costs.custom(
@@ -507,6 +559,16 @@ CASES = {
         net=jaxnn.mlp((3, 4, 2), hidden="relu", output="identity", cost="quadratic"),
         params=jaxnn.init_params(KEY, jaxnn.mlp((3, 4, 2))), opt=optimizers.sgd(1e3),
         train=(X * 100, Y), epochs=20),
+    "fit-validation-none": lambda c: _fit(validation=(X, None)),
+    "fit-diverges-l2": lambda c: _fit(net=NET.replace(l2=1e30)),
+    "fit-diverges-dp-noise": lambda c: _fit(dp=privacy.dp_sgd(1.0, 1e300)),
+    "fit-diverges-opt-state": lambda c: _fit(
+        opt=optimizers.adam(1e-3), opt_state=optimizers.adam(1e-3).init(P)._replace(
+            velocity=_with(0, W=P[0].W * jnp.nan))),
+    "fit-diverges-optax": lambda c: _fit(
+        net=jaxnn.mlp((3, 4, 2), hidden="relu", output="identity", cost="quadratic"),
+        params=jaxnn.init_params(KEY, jaxnn.mlp((3, 4, 2))),
+        opt=__import__("optax").sgd(1e3), train=(X * 100, Y), epochs=20),
     "fit-dp-junk": lambda c: _fit(dp=(1.0, 1.0)),
     "fit-dp-autodiff": lambda c: _fit(dp=privacy.dp_sgd(1.0, 1.0), grad="autodiff"),
     "fit-dp-devices": lambda c: _fit(dp=privacy.dp_sgd(1.0, 1.0), devices=1),
@@ -663,6 +725,8 @@ CASES = {
     "par-port": lambda c: parallel.initialize("localhost:99999", 2, 0),
     "par-process-id": lambda c: parallel.initialize("localhost:1234", 2, 2),
     "par-processes": lambda c: parallel.initialize("localhost:1234", 0, 0),
+    "par-no-coordinator": lambda c: parallel.initialize("127.0.0.1:1", 2, 1, timeout=0.5),
+    "par-timeout": lambda c: parallel.initialize("127.0.0.1:1234", 2, 1, timeout=0),
     "par-grad": lambda c: parallel.make_parallel_epoch(
         NET, SGD, batch_size=2, num_examples=6, mesh=parallel.data_mesh(1), grad="autodiff"),
     "par-mesh-junk": lambda c: parallel.make_parallel_epoch(
@@ -783,6 +847,7 @@ CASES = {
     "cli-verify-max-fd": cli("verify", "--sizes", "2,2", "--max-fd-params", "-1"),
     "cli-verify-seed": cli("verify", "--seed", str(2**32)),
     "cli-verify-batch-huge": cli("verify", "--batch", str(2**32)),
+    "cli-verify-sizes-memory": _limited(cli("verify", "--sizes", "100000,100000,10")),
     "cli-verify-import": cli("verify", "--hidden", "no_such_module:act"),
     "cli-verify-attribute": cli("verify", "--hidden", "jaxnn.activations:nothing"),
     "cli-verify-not-component": cli("verify", "--output", "jax.nn:sigmoid"),

@@ -3,11 +3,13 @@
 Tensors: ``params.{l}.W`` ``(n_l, n_{l−1})`` and ``params.{l}.b`` ``(n_l,)`` for
 l = 1..L, then ``opt_state.{i}``, the i-th leaf of ``jax.tree.leaves(opt_state)`` (a
 scalar keeps shape ``[]``). ``__metadata__`` holds ``format`` ("jaxnn-checkpoint/1"),
-``network`` (JSON of ``net.to_dict()``), ``step``, ``opt_state_leaves`` (their number),
-``opt_state_type`` (the state's class name, "" for none), ``metadata`` (JSON of the
-user's dict, at most :data:`MAX_METADATA_BYTES`) and ``checksum`` (``"sha256:<hex>"`` of
-every tensor, see :func:`jaxnn.checkpoint.safetensors_io.digest`; files written before it
-existed have none and load unchecked). An optimizer state holds counts (ints ≥ 0) and
+``network`` (JSON of ``net.to_dict()``: a built-in activation or cost by its name, a user
+component as ``{"name": …, "import": "module:attribute" or null}``), ``step``,
+``opt_state_leaves`` (their number), ``opt_state_type`` (the state's class name, "" for
+none), ``metadata`` (JSON of the user's dict, at most :data:`MAX_METADATA_BYTES`) and
+``checksum`` (``"sha256:<hex>"`` of every tensor, see
+:func:`jaxnn.checkpoint.safetensors_io.digest`; files written before it existed have none
+and load unchecked). An optimizer state holds counts (ints ≥ 0) and
 finite floats: save refuses anything else and load refuses it by name.
 """
 
@@ -33,6 +35,7 @@ from jaxnn.checkpoint.safetensors_io import (
     dtype_code,
     parse_json,
 )
+from jaxnn.components import MissingComponent
 from jaxnn.network import Network
 
 FORMAT = "jaxnn-checkpoint/1"
@@ -238,6 +241,8 @@ def read_metadata(meta: dict[str, str], path: Path) -> Saved:
     description = _metadata_json(meta, "network", path)
     try:
         net = Network.from_dict(description)
+    except MissingComponent as e:  # a user component this process has not built or imported
+        raise bad(path, clip(str(e), 1000)) from None
     except (TypeError, ValueError, OverflowError, RecursionError) as e:
         raise bad(path, f"network description is invalid: {clip(str(e), 300)}") from None
     step = _metadata_int(meta, "step", path)

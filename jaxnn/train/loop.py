@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, inputs, privacy
+from jaxnn import _checks, inputs, memory, network, privacy
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
 from jaxnn.train import core, parallel
@@ -79,6 +79,31 @@ def evaluate(net: Network, params: Params, x, y) -> dict[str, float]:
     y = core.check_train_targets(net, y, x.shape[0])
     cost, acc = jax.jit(core.evaluate_in_chunks, static_argnums=0)(net, params, x, y)
     return {"cost": float(cost), "accuracy": float(acc)}
+
+
+def _check_pair(net: Network, params, data, name: str):
+    """:func:`jaxnn.train.core.check_data`, every error prefixed with ``name`` (TypeErrors
+    too), and the arrays moved to the parameters' device."""
+    try:
+        x, y = core.check_data(net, params, data, name)
+    except TypeError as e:
+        if str(e).startswith(name):
+            raise
+        raise TypeError(f"{name}: {e}") from None
+    like = params[0].W
+    return inputs.to_device_of(x, like), inputs.to_device_of(y, like)
+
+
+def _check_memory(net: Network, x, batch_size: int, dp, x_val) -> None:
+    """One step (per-example gradients with DP-SGD) and one chunk of evaluation fit."""
+    step = (memory.per_example_bytes if dp is not None else memory.gradient_bytes)(
+        net, batch_size, x.dtype)
+    rows = min(max(x.shape[0], 0 if x_val is None else x_val.shape[0]), core.EVAL_CHUNK)
+    memory.check(f"fit: a step of {batch_size} rows{' (per-example gradients)' if dp else ''}"
+                 f" and the evaluation of {rows} rows at once through a "
+                 f"{'-'.join(map(str, net.sizes))} network",
+                 step + memory.activation_bytes(net, rows, x.dtype), None,
+                 "a smaller batch_size or network")
 
 
 def _check_history(history, start_epoch: int) -> list[dict]:
@@ -164,7 +189,7 @@ def fit(
     _checks.one_of("grad", grad, core.GRADS)
     epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
     batch_size = _checks.integer("batch_size", batch_size, minimum=1, fix="e.g. batch_size=32")
-    x, y = core.check_data(net, params, train, "train")
+    x, y = _check_pair(net, params, train, "train")
     n = x.shape[0]
     if batch_size > n:
         raise ValueError(
@@ -172,7 +197,7 @@ def fit(
             f"batch_size ≤ {n}."
         )
     if validation is not None:
-        x_val, y_val = core.check_data(net, params, validation, "validation")
+        x_val, y_val = _check_pair(net, params, validation, "validation")
     else:
         x_val = y_val = None
     if patience is not None:
@@ -186,6 +211,7 @@ def fit(
         )
     key = inputs.check_key(key)
     history = _check_history(history, start_epoch)
+    _check_memory(net, x, batch_size, dp, x_val)
     if on_epoch is not None and not callable(on_epoch):
         raise TypeError(
             f"on_epoch must be a function on_epoch(epoch, params, opt_state, record) or None; "
@@ -233,14 +259,10 @@ def fit(
             params, opt_state, x, y, jax.random.fold_in(key, e), x_val, y_val
         )
         metrics = parallel.to_host(metrics)
+        core.raise_on_faults(metrics, e + 1)
         seconds = time.perf_counter() - t
         if not bool(metrics.pop("finite")):
-            rate = float(parallel.to_host(optim.learning_rate(opt_state)))
-            last = float(parallel.to_host(optim.learning_rate(new_state)))  # the epoch's last rate
-            fix = (f"lower the learning rate (now {rate:g}), e.g. to {rate / 10:g}"
-                   if math.isfinite(last) else
-                   f"the learning-rate schedule returned {last} during the epoch; fix the "
-                   "schedule")
+            fix = diagnose(net, params, opt_state, new_state, (x, y), batch_size, dp)
             raise TrainingDiverged(
                 f"the cost became NaN or Inf in epoch {e + 1}; training stopped and the "
                 f"parameters of epoch {e} (the last finite ones) were kept. Fix: {fix}.",
@@ -266,6 +288,88 @@ def fit(
     if patience is None:
         best_params, best_epoch = params, (history[-1]["epoch"] if history else start_epoch)
     return FitResult(best_params, opt_state, history, best_epoch, stopped_early, compile_seconds)
+
+
+def diagnose(net: Network, params, opt_state, new_state, train, batch_size: int,
+             dp=None) -> str:
+    """Why a run diverged, as the fix to make (the text after "Fix: "), from the epoch's
+    inputs: the causes checked in order are the data (NaN or Inf, or huge values, in x or
+    y), the L2 strength λ (its term dwarfs the data term, or SGD's decay step overshoots),
+    the optimizer state passed in (NaN, Inf, a negative second moment), the DP-SGD noise,
+    the learning rate (non-finite or huge: the constant given, or the schedule), and last
+    the learning rate in general (unknown for an optax transformation)."""
+    host = parallel.to_host
+    params, state = host(params), host(opt_state)
+    dtype = jnp.dtype(params[0].W.dtype)
+    for name, a in zip(("x", "y"), host(train)):
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            a = np.asarray(a, np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                cast = a.astype(dtype)
+            if not np.all(np.isfinite(cast)):
+                return (f"clean the data: {name} holds NaN or Inf as the epoch sees it (in "
+                        f"{dtype.name}, whose largest value is {float(jnp.finfo(dtype).max):.4g})")
+            if a.size and np.max(np.abs(a)) > 1e6:
+                return (f"scale the data: {name} holds values up to {np.max(np.abs(a)):.3g} in "
+                        "magnitude; standardise it (jaxnn.data.standardize) or rescale it")
+    rate = float(host(optim.learning_rate(state)))
+    last = float(host(optim.learning_rate(new_state)))  # the rate of the epoch's last update
+    if net.l2:
+        x, y = (a[: min(len(a), 1000)] for a in host(train))
+        data = float(network.raw_cost(net.without_l2(), params, jnp.asarray(x, dtype),
+                                      inputs.as_targets(net.n_out, jnp.asarray(y), dtype)))
+        reg = float(network.l2_term(net, params, batch_size))
+        decay = rate * net.l2 / batch_size
+        sgd_like = type(state).__name__ in ("SgdState", "MomentumState", "NesterovState")
+        if not math.isfinite(reg) or reg > 1e3 * max(abs(data), 1e-12):
+            return (f"lower the L2 strength λ (l2={net.l2:g}): its term (λ/2m) Σ‖W‖² = "
+                    f"{reg:.3g} dwarfs the data term ({data:.3g}); λ is usually 1e-4 to 10")
+        if sgd_like and math.isfinite(decay) and decay >= 2:
+            return (f"lower the L2 strength λ (l2={net.l2:g}) or the learning rate ({rate:g}): "
+                    f"each step scales W by 1 − ηλ/m = {1 - decay:.3g}, so |W| grows; keep ηλ/m "
+                    f"< 2, e.g. l2 < {2 * batch_size / rate:.3g}")
+    bad = _bad_state(state)
+    if bad:
+        return (f"start from a fresh optimizer state (opt_state=None) or an intact checkpoint: "
+                f"the one passed in holds {bad}")
+    if dp is not None:
+        noise = dp.noise_multiplier * dp.clip_norm
+        if noise >= 1e4 or noise / batch_size > float(jnp.finfo(dtype).max):
+            return (f"lower the DP-SGD noise: noise_multiplier · clip_norm = {noise:.3g} adds "
+                    f"noise of standard deviation {noise / batch_size:.3g} to every gradient "
+                    "entry; typical settings are dp_sgd(clip_norm=1.0, noise_multiplier=0.5 to 5)")
+    if isinstance(state, optim.TransformationState) and math.isnan(rate):
+        return ("lower the learning rate given to the optax transformation, e.g. tenfold (jaxnn "
+                "cannot see it: optax keeps it out of the state unless the transformation is "
+                "built with optax.inject_hyperparams)")
+    if not math.isfinite(rate):
+        return (f"give a learning rate that {dtype.name} can hold: the optimizer state's rate "
+                f"is {rate} (the largest {jnp.dtype(optim.learning_rate(state).dtype).name} is "
+                f"{float(jnp.finfo(optim.learning_rate(state).dtype).max):.3g}; e.g. adam(1e308) "
+                "overflows), e.g. 1e-3")
+    if not math.isfinite(last):
+        return (f"the learning-rate schedule returned {last} during the epoch; fix the "
+                "schedule")
+    if last != rate:
+        return (f"lower the learning-rate schedule, e.g. tenfold (its rates ran from {rate:g} "
+                f"to {last:g} in this epoch)")
+    return f"lower the learning rate (now {rate:g}), e.g. to {rate / 10:g}"
+
+
+def _bad_state(state) -> str | None:
+    """What is wrong in an optimizer state's values, or ``None``: NaN or Inf (an optax
+    state's unknown ``learning_rate`` is NaN by design), a negative second moment."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(state)
+    for path, leaf in flat:
+        where = f"opt_state{jax.tree_util.keystr(path)}"
+        a = np.asarray(leaf)
+        if not jnp.issubdtype(a.dtype, jnp.floating) or where.endswith(".learning_rate"):
+            continue
+        if not np.all(np.isfinite(a)):
+            return f"NaN or Inf (in {where})"
+        if "square_avg" in where and a.size and np.min(a) < 0:
+            return f"negative second moments (in {where}: {np.min(a):.3g}), which are ≥ 0"
+    return None
 
 
 def _progress(it, enabled: bool):
