@@ -560,6 +560,10 @@ CASES = {
         params=jaxnn.init_params(KEY, jaxnn.mlp((3, 4, 2))), opt=optimizers.sgd(1e3),
         train=(X * 100, Y), epochs=20),
     "fit-validation-none": lambda c: _fit(validation=(X, None)),
+    "fit-y-overflow": lambda c: _fit(
+        net=jaxnn.mlp((3, 2), output="identity", cost="quadratic"),
+        params=jaxnn.init_params(KEY, jaxnn.mlp((3, 2)), dtype=jnp.float16),
+        train=(X, np.full((6, 2), 1e5, np.float32))),
     "fit-diverges-l2": lambda c: _fit(net=NET.replace(l2=1e30)),
     "fit-diverges-dp-noise": lambda c: _fit(dp=privacy.dp_sgd(1.0, 1e300)),
     "fit-diverges-opt-state": lambda c: _fit(

@@ -59,6 +59,9 @@ def test_y_that_overflows_the_parameters_dtype_is_refused():
     p16 = jaxnn.init_params(jax.random.key(0), REG, dtype=jnp.float16)
     with pytest.raises(ValueError, match=r"y holds values up to 1e\+05 .* float16"):
         jaxnn.cost(REG, p16, X, np.full((6, 2), 1e5, np.float32))
+    with pytest.raises(ValueError, match=r"^train: y holds values up to 1e\+05 .* float16"):
+        train.fit(REG, p16, optimizers.sgd(0.1), (X, np.full((6, 2), 1e5, np.float32)),
+                  epochs=1, batch_size=2, key=jax.random.key(0))
 
 
 def test_float64_data_beyond_float32_is_refused(x64):

@@ -76,7 +76,7 @@ def evaluate(net: Network, params: Params, x, y) -> dict[str, float]:
     """
     params = inputs.check_params(net, params)
     x, _ = inputs.check_x(net, x, params)
-    y = core.check_train_targets(net, y, x.shape[0])
+    y = inputs.to_device_of(core.check_train_targets(net, y, x.shape[0]), x)
     cost, acc = jax.jit(core.evaluate_in_chunks, static_argnums=0)(net, params, x, y)
     return {"cost": float(cost), "accuracy": float(acc)}
 
@@ -90,6 +90,11 @@ def _check_pair(net: Network, params, data, name: str):
         if str(e).startswith(name):
             raise
         raise TypeError(f"{name}: {e}") from None
+    if jnp.issubdtype(y.dtype, jnp.floating) and y.dtype != x.dtype:  # as the epoch casts y
+        try:
+            inputs.check_y(net, y, x.shape[0], False, x.dtype)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
     like = params[0].W
     return inputs.to_device_of(x, like), inputs.to_device_of(y, like)
 
