@@ -187,7 +187,7 @@ def test_npz_not_an_archive(tmp_path):
         data.load(tmp_path / "obj.npz")
     save_npz(tmp_path / "pickled.npz", x_train=np.array([[1, None]] * 6, dtype=object))
     with pytest.raises(ValueError, match=r"pickled\.npz\['x_train'\]: an array of Python "
-                                         r"objects, which jaxnn does not unpickle"):
+                                         r"objects, which jaxnn refuses to load"):
         data.load(tmp_path / "pickled.npz")
     with pytest.raises(FileNotFoundError, match=r"nothing\.npz: no such \.npz file"):
         data.load_npz(tmp_path / "nothing.npz")

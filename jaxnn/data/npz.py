@@ -32,7 +32,7 @@ _CORRUPT = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
 def load_npz(path: str | os.PathLike) -> TrainTest:
     """Loads a classification dataset from an ``.npz`` file (format above).
 
-    Nothing in the file is unpickled (``allow_pickle=False``).
+    No Python object in the file is ever loaded (``allow_pickle=False``).
 
     Returns:
       :class:`TrainTest`: ``x`` float32 ``(N, n_in)``, ``y`` int32 labels, ``name`` the
@@ -92,7 +92,7 @@ def _read(archive, key: str, path: Path) -> np.ndarray:
         return archive[key]
     except ValueError:  # numpy: "Object arrays cannot be loaded when allow_pickle=False"
         raise ValueError(
-            f"{path}[{key!r}]: an array of Python objects, which jaxnn does not unpickle; "
+            f"{path}[{key!r}]: an array of Python objects, which jaxnn refuses to load (loading objects can run code); "
             "expected numbers (or strings, for classes). Fix: save a numeric array, e.g. "
             "x.astype(np.float32).") from None
     except _CORRUPT as e:
