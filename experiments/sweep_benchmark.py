@@ -21,7 +21,6 @@ import statistics
 import time
 
 import jax
-import numpy as np
 
 import jaxnn
 from jaxnn import optimizers, train

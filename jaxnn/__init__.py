@@ -33,6 +33,7 @@ from jaxnn import (  # noqa: E402  (the version first: submodules may read it)
     privacy,
     schedules,
     train,
+    user_components,
 )
 from jaxnn.architecture import Layer, Network, mlp, num_params  # noqa: E402
 from jaxnn.initializers import SCHEMES, init_params  # noqa: E402
@@ -65,4 +66,5 @@ __all__ = [
     "privacy",
     "schedules",
     "train",
+    "user_components",
 ]

@@ -58,7 +58,8 @@ forming the (n × n) Jacobian.
 :func:`get` returns it for the object or its name. User components are kept apart from
 :data:`ACTIVATIONS` (in :data:`USER`), so the registry stays the list of built-ins; a user
 name may not shadow a built-in. :func:`jaxnn.gradcheck.check_activation` compares
-``deriv`` with ``jax.grad(fn)``; see :mod:`jaxnn.components`.
+``deriv`` with ``jax.grad(fn)``; see :mod:`jaxnn.components` (the checks) and
+:mod:`jaxnn.user_components`.
 
 Softmax and sigmoid also carry ``log_fn`` (log a, computed stably from z by
 log-sum-exp / log-sigmoid) and sigmoid ``log1m_fn`` (log(1 − a) = −softplus(z)), so the
@@ -74,7 +75,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn import _checks, components
+from jaxnn import _checks, user_components
 
 Array = jax.Array
 
@@ -316,9 +317,9 @@ def custom(name: str, fn, deriv, *, threshold: float = 0.0, hidden: bool = True)
       the :class:`Activation`, also registered under ``name`` (:data:`USER`), so that
       ``get(name)`` and a saved network naming it find it.
     """
-    name = components.check_name("activation", name, ACTIVATIONS)
-    components.check_function("activation", name, "fn", fn, "fn(z) → g(z)")
-    components.check_function("activation", name, "deriv", deriv, "deriv(z, a) → g'(z)")
+    name = user_components.check_name("activation", name, ACTIVATIONS)
+    user_components.check_function("activation", name, "fn", fn, "fn(z) → g(z)")
+    user_components.check_function("activation", name, "deriv", deriv, "deriv(z, a) → g'(z)")
     threshold = _checks.real("threshold", threshold, fix="e.g. threshold=0.5")
     if not isinstance(hidden, bool):
         raise _checks.type_error("hidden", "True or False", hidden)
@@ -335,12 +336,12 @@ def register(act: Activation) -> Activation:
                                  act, "build one with jaxnn.activations.custom(name, fn, deriv)")
     if ACTIVATIONS.get(act.name) is act:
         return act
-    components.check_name("activation", act.name, ACTIVATIONS)
+    user_components.check_name("activation", act.name, ACTIVATIONS)
     z = jnp.zeros((2, 3), jnp.float32)
     calls = [("fn(z)", act.fn, (z,), (2, 3)), ("vjp(z, a, g)", act.vjp, (z, z, z), (2, 3))]
     if act.deriv is not None:
         calls.append(("deriv(z, a)", act.deriv, (z, z), (2, 3)))
-    components.check_shapes("activation", act.name, calls)
+    user_components.check_shapes("activation", act.name, calls)
     USER[act.name] = act
     return act
 
@@ -357,7 +358,7 @@ def get(name) -> Activation:
         if name in USER:
             return USER[name]
         raise ValueError(f"unknown activation {name!r}; expected one of: {', '.join(ACTIVATIONS)}"
-                         f"{components.user_table_name('activation', USER)}.")
+                         f"{user_components.user_table_name('activation', USER)}.")
     raise TypeError(_checks.message(
         "an activation name", "a string such as 'sigmoid' (or an Activation from "
         "jaxnn.activations.custom)", _checks.describe(name), f"one of: {', '.join(ACTIVATIONS)}"))
@@ -378,14 +379,14 @@ def name_of(act) -> str:
 def describe(act):
     """The JSON record of ``act`` in a network description: a built-in's name, or
     ``{"name": …, "import": "module:attribute" or None}`` for a user activation."""
-    return components.describe(canonical(act), ACTIVATIONS)
+    return user_components.describe(canonical(act), ACTIVATIONS)
 
 
 def resolve(entry):
     """The inverse of :func:`describe` (a name is returned as it is, for the network's
-    checks); :class:`jaxnn.components.MissingComponent` for a user activation this
+    checks); :class:`jaxnn.user_components.MissingComponent` for a user activation this
     process does not have."""
-    return components.resolve("activation", entry, ACTIVATIONS, USER, Activation)
+    return user_components.resolve("activation", entry, ACTIVATIONS, USER, Activation)
 
 
 def hidden_names() -> tuple[str, ...]:

@@ -49,7 +49,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn import _checks, activations, components
+from jaxnn import _checks, activations, user_components
 
 Array = jax.Array
 
@@ -219,9 +219,9 @@ def custom(name: str, fn, grad, *, probabilities: bool = False) -> Cost:
     Returns:
       the :class:`Cost`, also registered under ``name`` (:data:`USER`).
     """
-    name = components.check_name("cost", name, COSTS)
-    components.check_function("cost", name, "fn", fn, "fn(a, y) → C per example")
-    components.check_function("cost", name, "grad", grad, "grad(a, y) → ∇_a C")
+    name = user_components.check_name("cost", name, COSTS)
+    user_components.check_function("cost", name, "fn", fn, "fn(a, y) → C per example")
+    user_components.check_function("cost", name, "grad", grad, "grad(a, y) → ∇_a C")
     if not isinstance(probabilities, bool):
         raise _checks.type_error("probabilities", "True or False", probabilities)
     return register(Cost(name, fn, grad, probabilities=probabilities))
@@ -235,9 +235,9 @@ def register(cost: Cost) -> Cost:
                                  "build one with jaxnn.costs.custom(name, fn, grad)")
     if COSTS.get(cost.name) is cost:
         return cost
-    components.check_name("cost", cost.name, COSTS)
+    user_components.check_name("cost", cost.name, COSTS)
     a = jnp.full((2, 3), 0.5, jnp.float32)
-    components.check_shapes("cost", cost.name, [("fn(a, y)", cost.fn, (a, a), (2,)),
+    user_components.check_shapes("cost", cost.name, [("fn(a, y)", cost.fn, (a, a), (2,)),
                                                 ("grad(a, y)", cost.grad, (a, a), (2, 3))])
     USER[cost.name] = cost
     return cost
@@ -269,7 +269,7 @@ def get(name) -> Cost:
         if name in USER:
             return USER[name]
         raise ValueError(f"unknown cost {name!r}; expected one of: {', '.join(COSTS)}"
-                         f"{components.user_table_name('cost', USER)}.")
+                         f"{user_components.user_table_name('cost', USER)}.")
     raise TypeError(_checks.message(
         "a cost name", "a string such as 'quadratic' (or a Cost from jaxnn.costs.custom)",
         _checks.describe(name), f"one of: {', '.join(COSTS)}"))
@@ -290,10 +290,10 @@ def name_of(cost) -> str:
 def describe(cost):
     """The JSON record of ``cost`` in a network description: a built-in's name, or
     ``{"name": …, "import": "module:attribute" or None}`` for a user cost."""
-    return components.describe(canonical(cost), COSTS)
+    return user_components.describe(canonical(cost), COSTS)
 
 
 def resolve(entry):
-    """The inverse of :func:`describe`; :class:`jaxnn.components.MissingComponent` for a
+    """The inverse of :func:`describe`; :class:`jaxnn.user_components.MissingComponent` for a
     user cost this process does not have."""
-    return components.resolve("cost", entry, COSTS, USER, Cost)
+    return user_components.resolve("cost", entry, COSTS, USER, Cost)

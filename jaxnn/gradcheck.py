@@ -22,8 +22,6 @@ point, so a wrong derivative is found before it is averaged into a network's gra
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import jax

@@ -37,7 +37,8 @@ Array = jax.Array
 
 __all__ = [
     "Layer", "Network", "Params", "mlp", "num_params",
-    "dropout_masks", "dropped", "forward_layers", "raw_cost", "example_costs", "l2_term", "cost_from_pass", "predict_from_output",
+    "dropout_masks", "dropped", "forward_layers", "raw_cost", "example_costs", "l2_term",
+    "cost_from_pass", "predict_from_output",
     "labels_of", "forward", "cost", "predict", "accuracy",
 ]
 

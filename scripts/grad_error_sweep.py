@@ -54,5 +54,5 @@ def sweep(dtype) -> tuple[float, str]:
 
 if __name__ == "__main__":
     with jax.enable_x64(True):
-        print("float64: largest rel diff %.3e at %s" % sweep(jnp.float64))
-    print("float32: largest rel diff %.3e at %s" % sweep(jnp.float32))
+        print("float64: largest rel diff {:.3e} at {}".format(*sweep(jnp.float64)))
+    print("float32: largest rel diff {:.3e} at {}".format(*sweep(jnp.float32)))

@@ -40,10 +40,10 @@ def test_runs_equal_separate_fits_float64(x64, grad):
     many = train.fit_many(NET, params, opt, (x, y), epochs=3, batch_size=8, keys=keys,
                           grad=grad, validation=(xv, yv))
     for k in range(4):
-        one = jax.tree.map(lambda leaf: leaf[k], params)
+        one = jax.tree.map(lambda leaf, k=k: leaf[k], params)
         ref = train.fit(NET, one, opt, (x, y), epochs=3, batch_size=8, key=keys[k],
                         grad=grad, validation=(xv, yv))
-        _close(jax.tree.map(lambda leaf: leaf[k], many.params), ref.params, 1e-10)
+        _close(jax.tree.map(lambda leaf, k=k: leaf[k], many.params), ref.params, 1e-10)
         for got, want in zip(many.histories[k], ref.history):
             for name in ("train_cost", "val_cost", "val_accuracy", "grad_norm"):
                 assert got[name] == pytest.approx(want[name], rel=1e-10), name
@@ -60,10 +60,10 @@ def test_per_run_learning_rates_and_l2_equal_separate_fits_float64(x64):
         (x, y), epochs=2, batch_size=16, keys=keys,
         hyperparams={"learning_rate": rates, "l2": l2s, "beta1": [0.9, 0.8, 0.5]})
     for k, (rate, l2, beta1) in enumerate(zip(rates, l2s, [0.9, 0.8, 0.5])):
-        one = jax.tree.map(lambda leaf: leaf[k], params)
+        one = jax.tree.map(lambda leaf, k=k: leaf[k], params)
         ref = train.fit(NET.replace(l2=l2), one, optimizers.adam(rate, beta1=beta1), (x, y),
                         epochs=2, batch_size=16, key=keys[k])
-        _close(jax.tree.map(lambda leaf: leaf[k], many.params), ref.params, 1e-10)
+        _close(jax.tree.map(lambda leaf, k=k: leaf[k], many.params), ref.params, 1e-10)
         assert many.histories[k][-1]["train_cost"] == pytest.approx(
             ref.history[-1]["train_cost"], rel=1e-10)
 

@@ -35,8 +35,8 @@ from jaxnn.checkpoint.safetensors_io import (
     dtype_code,
     parse_json,
 )
-from jaxnn.components import MissingComponent
 from jaxnn.network import Network
+from jaxnn.user_components import MissingComponent
 
 FORMAT = "jaxnn-checkpoint/1"
 MAX_METADATA_BYTES = 10_000_000  # the user's metadata as JSON, UTF-8

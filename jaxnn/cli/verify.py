@@ -14,7 +14,7 @@ that cannot be imported.
 from __future__ import annotations
 
 import jaxnn
-from jaxnn import activations, components, costs
+from jaxnn import activations, components, costs, user_components
 from jaxnn.cli import flags
 
 HELP = "check the hand-written gradients against jax.grad and finite differences"
@@ -76,7 +76,7 @@ def component(spec: str, kind: str):
     if ":" not in spec:
         return spec
     cls = activations.Activation if kind == "activation" else costs.Cost
-    return components.load(spec, kind, cls)
+    return user_components.load(spec, kind, cls)
 
 
 def run(args) -> int:

@@ -50,8 +50,9 @@ Save four arrays, and optionally the class names, with NumPy::
   K = the largest training label + 1 and the names are ``"0"``..``"K-1"``.
 
 No other key is accepted (a typo is an error, not silently ignored) and arrays of Python
-objects are refused (loading them can run code). A problem raises a ``ValueError`` whose message starts with the file and key,
-e.g. ``my_data.npz['y_test']: labels must be in 0..1 …`` (see docs/errors.md).
+objects are refused (loading them can run code). A problem raises a ``ValueError`` whose
+message starts with the file and key, e.g. ``my_data.npz['y_test']: labels must be in
+0..1 …`` (see docs/errors.md).
 
 IDX files and helpers
 ---------------------

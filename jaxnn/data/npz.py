@@ -92,7 +92,8 @@ def _read(archive, key: str, path: Path) -> np.ndarray:
         return archive[key]
     except ValueError:  # numpy: "Object arrays cannot be loaded when allow_pickle=False"
         raise ValueError(
-            f"{path}[{key!r}]: an array of Python objects, which jaxnn refuses to load (loading objects can run code); "
+            f"{path}[{key!r}]: an array of Python objects, which jaxnn refuses to load "
+            "(loading objects can run code); "
             "expected numbers (or strings, for classes). Fix: save a numeric array, e.g. "
             "x.astype(np.float32).") from None
     except _CORRUPT as e:
