@@ -1,7 +1,7 @@
 """jaxnn's training step against its peers, side by side in one process.
 
 ``python -m experiments.benchmark [--quick] [--sizes …] [--optimizers …] [--rounds N]
-[--no-peers] [--out DIR]`` times, at every size × optimizer, interleaved in the same
+[--no-peers] [--no-digits] [--out DIR]`` times, at every size × optimizer, interleaved in the same
 rounds (each round calls every implementation once, in a random order; see
 :mod:`jaxnn.cli.bench` for the harness, the FLOP count and the roofline):
 
@@ -18,7 +18,19 @@ rounds (each round calls every implementation once, in a random order; see
 All of them train the same network (sigmoid hidden layers, softmax + cross entropy, float32)
 from the same initial weights on the same synthetic data with the same optimizer (SGD 0.1 or
 Adam 1e-3). Peers that are not installed are skipped with a note; ``--no-peers`` times jaxnn
-alone. Writes ``<out>/benchmark.json`` and ``<out>/benchmark.md`` and checks the goals.
+alone.
+
+Then, end to end on a real small problem (:func:`digits_comparison`): jaxnn's ``train.fit``
+against scikit-learn's ``MLPClassifier`` on scikit-learn's ``load_digits`` (1,437 training /
+360 test images, 64-64-10 ReLU, Adam, batch 32, 50 epochs): the wall time of the first run
+in a fresh process (compile included), of a second identical run (compile cached), the
+training time after compile and the test accuracy, medians over fresh processes.
+
+Writes ``<out>/benchmark.json``, ``<out>/benchmark.md`` and the figure
+``<out>/benchmark.png`` (ms/step and % of roofline per implementation and size, and the
+digits timings), and checks the goals. Without timing anything, ``--figure-only`` redraws
+the figure and rewrites the markdown from an existing ``benchmark.json``, and
+``--digits-only`` measures the digits comparison alone and puts it into that JSON.
 """
 
 from __future__ import annotations
@@ -26,13 +38,15 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import statistics
+import subprocess
 import sys
 import time
 from typing import Any
 
 import numpy as np
 
-from experiments._common import DEFAULT_OUT, to_jsonable
+from experiments._common import DEFAULT_OUT, pyplot, to_jsonable
 from jaxnn.cli import bench
 
 NAME = "benchmark"
@@ -376,6 +390,258 @@ PEERS = [
 
 
 # ---------------------------------------------------------------------------------------
+# End to end on scikit-learn's digits: jaxnn's fit against MLPClassifier.
+
+DIGITS_JAXNN = "jaxnn train.fit (BP1–BP4)"
+DIGITS_SKLEARN = "scikit-learn MLPClassifier"
+DIGITS = {
+    "data": "scikit-learn's load_digits: 8×8 images scaled to [0, 1], split stratified "
+            "(random_state 0) into 1,437 training and 360 test images",
+    "network": "64-64-10, ReLU hidden, softmax output, cross entropy, no L2",
+    "optimizer": "adam", "learning_rate": 1e-3, "batch": 32, "epochs": 50, "test_size": 360,
+    "repeats": 3,
+}
+DIGITS_QUICK = {"epochs": 2, "repeats": 1}
+
+
+def digits_split():
+    """``(x_train, x_test, y_train, y_test)``: 1,437 / 360 digits, float32 in [0, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    return train_test_split((x / 16.0).astype(np.float32), y.astype(np.int32),
+                            test_size=DIGITS["test_size"], stratify=y, random_state=0)
+
+
+def _digits_jaxnn(data, epochs: int, seed: int) -> dict[str, Any]:
+    """One ``train.fit`` from scratch (init, compile, train, test accuracy), timed."""
+    import jax
+
+    import jaxnn
+    from jaxnn import optimizers, train
+
+    x, x_test, y, y_test = data
+    t0 = time.perf_counter()
+    net = jaxnn.mlp((64, 64, 10), hidden="relu", output="softmax", cost="cross_entropy")
+    params = jaxnn.init_params(jax.random.key(seed), net, "he_normal")
+    r = train.fit(net, params, optimizers.adam(DIGITS["learning_rate"]), (x, y),
+                  epochs=epochs, batch_size=DIGITS["batch"], key=jax.random.key(seed + 1))
+    accuracy = float(jaxnn.accuracy(net, r.params, x_test, y_test))
+    return {"wall_seconds": time.perf_counter() - t0, "compile_seconds": r.compile_seconds,
+            "train_seconds": sum(h["seconds"] for h in r.history), "test_accuracy": accuracy,
+            "epochs": len(r.history)}
+
+
+def _digits_sklearn(data, epochs: int, seed: int) -> dict[str, Any]:
+    """One ``MLPClassifier.fit`` from scratch and its test accuracy, timed; every epoch
+    runs (no early stop on a flat loss)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    x, x_test, y, y_test = data
+    t0 = time.perf_counter()
+    clf = MLPClassifier(hidden_layer_sizes=(64,), activation="relu", solver="adam", alpha=0.0,
+                        batch_size=DIGITS["batch"], learning_rate_init=DIGITS["learning_rate"],
+                        max_iter=epochs, shuffle=True, random_state=seed, tol=0.0,
+                        n_iter_no_change=epochs + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached: intended
+        clf.fit(x, y)
+    train_seconds = time.perf_counter() - t0
+    accuracy = float(clf.score(x_test, y_test))
+    return {"wall_seconds": time.perf_counter() - t0, "compile_seconds": None,
+            "train_seconds": train_seconds, "test_accuracy": accuracy, "epochs": clf.n_iter_}
+
+
+def digits_child(epochs: int, seed: int, peers: bool, sklearn_first: bool,
+                 import_seconds: float) -> dict[str, Any]:
+    """Run in a fresh process: each library trains twice, the two runs identical. jaxnn's
+    persistent compilation cache points at an empty temporary folder, so its first run
+    compiles and its second reads the compiled epoch back (as a user's second process
+    would); ``JAXNN_COMPILE_CACHE=0`` leaves it off (the second run then compiles again)."""
+    import shutil
+    import tempfile
+
+    import jaxnn
+
+    cache = tempfile.mkdtemp(prefix="jaxnn-digits-xla-")
+    try:
+        cached = jaxnn.compile_cache.enable(cache) is not None
+        t0 = time.perf_counter()
+        try:
+            import sklearn.neural_network  # noqa: F401
+        except ImportError:
+            peers = False
+        sklearn_import = time.perf_counter() - t0
+        data = digits_split()
+        runs: dict[str, list] = {}
+        order = [DIGITS_JAXNN, DIGITS_SKLEARN] if peers else [DIGITS_JAXNN]
+        if sklearn_first and peers:
+            order.reverse()
+        for name in order:
+            fn = _digits_jaxnn if name == DIGITS_JAXNN else _digits_sklearn
+            runs[name] = [fn(data, epochs, seed) for _ in range(2)]
+        return {"runs": runs, "order": order, "compile_cache": cached,
+                "import_seconds": {DIGITS_JAXNN: import_seconds,
+                                   DIGITS_SKLEARN: sklearn_import if peers else None}}
+    finally:
+        jaxnn.compile_cache.disable()
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def start_digits_child(epochs: int, seed: int, peers: bool,
+                       sklearn_first: bool) -> subprocess.Popen:
+    """:func:`digits_child` in a fresh Python process (its first fit is the process's)."""
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    code = (
+        "import json, time; t = time.perf_counter(); import jax, jaxnn; "
+        "t = time.perf_counter() - t; from experiments.benchmark import digits_child; "
+        f"print('RESULT ' + json.dumps(digits_child({epochs}, {seed}, {peers}, "
+        f"{sklearn_first}, t)))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def digits_comparison(quick: bool = False, peers: bool = True, repeats: int | None = None,
+                      log=print, children: list | None = None) -> dict[str, Any]:
+    """jaxnn's ``fit`` and scikit-learn's ``MLPClassifier`` on the digits, end to end.
+
+    Each repeat is a fresh process (seed = the repeat's index; the order of the two
+    libraries alternates) in which each library trains twice; every number reported is
+    the median over the repeats. ``children``: processes already started by
+    :func:`start_digits_children` (a quick run overlaps them with its timings).
+    Returns a JSON-ready dict with ``rows`` (one per library) and the load averages.
+    """
+    try:
+        import sklearn  # noqa: F401  (load_digits comes from it)
+    except ImportError:
+        return {"skipped": "scikit-learn is not installed (pip install -e '.[bench]'); "
+                           "it provides the digits"}
+    epochs = DIGITS_QUICK["epochs"] if quick else DIGITS["epochs"]
+    load_start = os.getloadavg()
+    t0 = time.perf_counter()
+    if children is None:
+        repeats = repeats or (DIGITS_QUICK["repeats"] if quick else DIGITS["repeats"])
+        children = [None] * repeats
+    results = []
+    for i, child in enumerate(children):
+        log(f"digits: repeat {i + 1} of {len(children)} in a fresh process")
+        proc = child or start_digits_child(epochs, i, peers, sklearn_first=bool(i % 2))
+        results.append(_finish_child(proc))
+    names = [DIGITS_JAXNN] + ([DIGITS_SKLEARN] if DIGITS_SKLEARN in results[0]["runs"] else [])
+    rows = []
+    for name in names:
+        firsts = [r["runs"][name][0] for r in results]
+        seconds = [r["runs"][name][1] for r in results]
+        rows.append({
+            "name": name,
+            "first_wall_seconds": _median([f["wall_seconds"] for f in firsts]),
+            "second_wall_seconds": _median([s["wall_seconds"] for s in seconds]),
+            "first_compile_seconds": _median([f["compile_seconds"] for f in firsts]),
+            "second_compile_seconds": _median([s["compile_seconds"] for s in seconds]),
+            "train_seconds": _median([run["train_seconds"] for pair in zip(firsts, seconds)
+                                      for run in pair]),
+            "test_accuracy": _median([f["test_accuracy"] for f in firsts]),
+            "test_accuracy_range": [min(f["test_accuracy"] for f in firsts),
+                                    max(f["test_accuracy"] for f in firsts)],
+            "epochs": firsts[0]["epochs"],
+            "import_seconds": _median([r["import_seconds"][name] for r in results]),
+            "samples": {"first": firsts, "second": seconds},
+        })
+    return {
+        "config": {**DIGITS, "epochs": epochs, "repeats": len(results), "quick": quick,
+                   "jaxnn_init": "he_normal", "sklearn_init": "Glorot uniform (its own)",
+                   "compile_cache": results[0]["compile_cache"]},
+        "rows": rows,
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def start_digits_children(quick: bool, peers: bool) -> list:
+    """The repeats' processes, all started now (for a quick run that overlaps them)."""
+    repeats = DIGITS_QUICK["repeats"] if quick else DIGITS["repeats"]
+    epochs = DIGITS_QUICK["epochs"] if quick else DIGITS["epochs"]
+    return [start_digits_child(epochs, i, peers, bool(i % 2)) for i in range(repeats)]
+
+
+def _finish_child(proc: subprocess.Popen, timeout: float = 600) -> dict[str, Any]:
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException:  # a timeout or Ctrl-C: no orphan process left behind
+        proc.kill()
+        proc.wait()
+        raise
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"the digits subprocess failed (exit {proc.returncode}):\n"
+                       f"{stderr[-2000:]}")
+
+
+def format_digits(digits: dict[str, Any]) -> str:
+    """The digits comparison as a markdown paragraph and table."""
+    if "skipped" in digits:
+        return f"Digits end to end: skipped ({digits['skipped']}).\n"
+    cfg = digits["config"]
+    la, lb = digits["load_average_start"], digits["load_average_end"]
+    lines = [
+        f"**Digits end to end: jaxnn's `train.fit` against scikit-learn's `MLPClassifier`** — "
+        f"{cfg['data']}; {cfg['network']}; Adam α = {cfg['learning_rate']}, batch "
+        f"{cfg['batch']}, {cfg['epochs']} epochs. Each of {cfg['repeats']} repeat(s) is a fresh "
+        "process in which each library trains twice from scratch (seed = the repeat, the "
+        "libraries' order alternating); medians over the repeats. Load average (1, 5, 15 min) "
+        f"{la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f} at the start, {lb[0]:.2f}, {lb[1]:.2f}, "
+        f"{lb[2]:.2f} at the end."
+        + (f" Measured apart from the tables above, by `{digits['command']}`."
+           if digits.get("command") else "")
+        + (" **A --quick smoke run: the numbers mean little.**" if cfg.get("quick") else ""),
+        "",
+        "| implementation | first run s (compile included) | second run s (compile cached) "
+        "| compile s, first / second | training s after compile | test accuracy (min–max) "
+        "| imports s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in digits["rows"]:
+        compile_ = ("—" if r["first_compile_seconds"] is None else
+                    f"{r['first_compile_seconds']:.2f} / {r['second_compile_seconds']:.2f}")
+        lo, hi = r["test_accuracy_range"]
+        lines.append(
+            f"| {r['name']} | {r['first_wall_seconds']:.2f} | {r['second_wall_seconds']:.2f} | "
+            f"{compile_} | {r['train_seconds']:.2f} | {r['test_accuracy']:.4f} "
+            f"({lo:.4f}–{hi:.4f}) | {_fmt_opt(r['import_seconds'])} |")
+    cache = ("jaxnn's persistent compilation cache in an empty temporary folder: the first "
+             "run compiles the epoch, the second reads it back" if cfg["compile_cache"] else
+             "jaxnn's persistent compilation cache off (JAXNN_COMPILE_CACHE=0): both runs "
+             "compile")
+    lines += ["", f"A run's wall time is from building the network to the test accuracy; "
+              f"imports (jax and jaxnn; scikit-learn) are not in it. {cache}; scikit-learn "
+              "compiles nothing. Training s: the epochs alone (jaxnn: the sum of `fit`'s "
+              "per-epoch seconds; scikit-learn: `fit`), median over both runs. jaxnn leaves "
+              "out the last 1,437 mod 32 = 29 examples of each epoch's permutation (44 "
+              "batches), scikit-learn trains on a last batch of 29 (45 batches); jaxnn "
+              f"initialises with {cfg['jaxnn_init']}, scikit-learn with "
+              f"{cfg['sklearn_init']}."]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_opt(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+# ---------------------------------------------------------------------------------------
 # The goals of the issue, checked against one run.
 
 
@@ -464,6 +730,91 @@ def check_goals(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------
+# The figure.
+
+
+def draw_figure(result: dict[str, Any], path: pathlib.Path) -> None:
+    """``path`` (a PNG): ms/step (log) and % of the matmul roofline (log) per implementation,
+    grouped by size × optimizer; and, when the result has them, the digits timings."""
+    plt = pyplot()
+    groups = result["groups"]
+    names: list[str] = []
+    for g in groups:
+        names += [r["name"] for r in g["rows"] if r["name"] not in names]
+    digits = result.get("digits") or {}
+    panels = 3 if digits.get("rows") else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(12, 3.6 * panels + 1.2), squeeze=False)
+    axes = axes[:, 0]
+    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    colors = {n: cmap(i % cmap.N) for i, n in enumerate(names)}
+    width = 0.8 / max(len(names), 1)
+    labels = [f"{g['size']}\nbatch {g['batch']}, {g['optimizer']}" for g in groups]
+    for ax, key, ylabel in ((axes[0], "ms_per_step", "ms per step (log)"),
+                            (axes[1], "pct_roofline", "% of the 1024³ matmul rate (log)")):
+        for j, name in enumerate(names):
+            xs, ys = [], []
+            for i, g in enumerate(groups):
+                row = _row(g, name)
+                if row is not None and row.get(key) is not None and row[key] > 0:
+                    xs.append(i - 0.4 + (j + 0.5) * width)
+                    ys.append(row[key])
+            if key == "pct_roofline" and name == bench.ROOFLINE:
+                continue  # 100 % by definition: the dashed line
+            ax.bar(xs, ys, width, color=colors[name], label=name if key == "ms_per_step"
+                   else None)
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(range(len(groups)), labels, fontsize=8)
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.set_xlim(-0.5, len(groups) - 0.5)
+    axes[1].axhline(100, color="k", ls="--", lw=0.8)
+    axes[0].legend(fontsize=7, ncol=2, loc="upper left", framealpha=0.9)
+    quick = " (a --quick smoke run: the numbers mean little)" if result["config"].get(
+        "quick") else ""
+    axes[0].set_title(f"One training step, median over {result['config']['rounds']} "
+                      f"interleaved round(s){quick}", fontsize=10)
+    if panels == 3:
+        ax = axes[2]
+        metrics = [("first_wall_seconds", "first run (compile included)"),
+                   ("second_wall_seconds", "second run (compile cached)"),
+                   ("train_seconds", "training after compile")]
+        rows = digits["rows"]
+        w = 0.8 / len(rows)
+        for j, r in enumerate(rows):
+            xs = [i - 0.4 + (j + 0.5) * w for i in range(len(metrics))]
+            ys = [r[k] for k, _ in metrics]
+            bars = ax.bar(xs, ys, w, color=f"C{j}",
+                          label=f"{r['name']}: test accuracy {r['test_accuracy']:.3f}")
+            ax.bar_label(bars, [f"{y:.2f} s" for y in ys], fontsize=7)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(metrics)), [m for _, m in metrics], fontsize=8)
+        ax.set_ylabel("seconds (log)")
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+        cfg = digits["config"]
+        ax.set_title(f"Digits (1,437 / 360), 64-64-10, Adam, batch {cfg['batch']}, "
+                     f"{cfg['epochs']} epochs: medians over {cfg['repeats']} fresh process(es); "
+                     f"load average {digits['load_average_start'][0]:.1f} → "
+                     f"{digits['load_average_end'][0]:.1f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_figure(out: pathlib.Path, log=print) -> pathlib.Path | None:
+    """Draw ``<out>/benchmark.png`` from ``<out>/benchmark.json``; ``None`` (and a note) when
+    matplotlib is not installed."""
+    result = json.loads((out / f"{NAME}.json").read_text(encoding="utf-8"))
+    path = out / f"{NAME}.png"
+    try:
+        draw_figure(result, path)
+    except ImportError:
+        log("benchmark: matplotlib is not installed (pip install -e '.[plot]'); no figure")
+        return None
+    return path
+
+
+# ---------------------------------------------------------------------------------------
 # Output.
 
 
@@ -478,7 +829,7 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
     lines = [
         "<!-- generated by experiments/benchmark.py; do not edit by hand -->",
         f"Command: `{command}` ({result['seconds']:.0f} s). Machine: {bench.format_machine(m)}; "
-        f"load average {m['load_average_1min_at_start']:.2f} at the start (the machine is "
+        f"load average {_load_text(result)} (the machine is "
         "shared, so absolute times are noisy; ratios come from interleaved rounds).",
         "",
         f"Every implementation trains the same network ({cfg['architecture']}, float32) "
@@ -500,6 +851,8 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
     if result["skipped"]:
         lines.append("Skipped: " + "; ".join(f"{k} ({v})" for k, v in result["skipped"].items())
                      + ".\n")
+    if "digits" in result:
+        lines.append(format_digits(result["digits"]))
     lines.append("Compile time and memory:\n")
     lines.append(bench.format_summary(result))
     lines.append("Goals:\n")
@@ -515,22 +868,86 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _load_text(result: dict[str, Any]) -> str:
+    load = result.get("load_average")
+    if not load:  # results written before the 1/5/15-minute averages were kept
+        return f"{result['machine']['load_average_1min_at_start']:.2f} at the start"
+    a, b = load["start"], load["end"]
+    return (f"(1, 5, 15 min) {a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f} at the start, {b[0]:.2f}, "
+            f"{b[1]:.2f}, {b[2]:.2f} at the end")
+
+
+def _sklearn_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sklearn") is not None
+
+
 def run(args, log=print) -> dict[str, Any]:
     """Run the benchmark for parsed ``args``; returns the JSON-ready result with goals."""
     kwargs = bench.resolve_args(args)
     peers = [] if args.no_peers else PEERS
-    result = bench.run_jaxnn_benchmark(**kwargs, peers=peers,
-                                       reference=None if args.no_peers else REFERENCE, log=log)
+    load_start = os.getloadavg()
+    digits = not args.no_digits
+    # A smoke run overlaps the digits processes with its timings (which mean little
+    # anyway); a real run measures them afterwards, so they cannot disturb each other.
+    children = (start_digits_children(True, not args.no_peers)
+                if digits and args.quick and _sklearn_available() else None)
+    try:
+        result = bench.run_jaxnn_benchmark(**kwargs, peers=peers,
+                                           reference=None if args.no_peers else REFERENCE,
+                                           log=log)
+        if digits:
+            result["digits"] = digits_comparison(args.quick, peers=not args.no_peers, log=log,
+                                                 children=children)
+            if children is None:
+                result["seconds"] += result["digits"].get("seconds", 0.0)
+    except BaseException:
+        for child in children or ():
+            child.kill()
+            child.wait()
+        raise
+    result["load_average"] = {"start": list(load_start), "end": list(os.getloadavg())}
     result["goals"] = check_goals(result)
     return result
+
+
+def _write(out: pathlib.Path, result: dict[str, Any], log=print) -> str:
+    """Write the JSON, then the markdown and the figure from it; return the markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{NAME}.json").write_text(json.dumps(to_jsonable(result), indent=2) + "\n",
+                                      encoding="utf-8")
+    return regenerate(out, log=log)
+
+
+def regenerate(out: pathlib.Path = DEFAULT_OUT, log=print) -> str:
+    """Rewrite ``<out>/benchmark.md`` and redraw ``<out>/benchmark.png`` from
+    ``<out>/benchmark.json``, timing nothing (``--figure-only``; ``scripts/readme.py
+    --write``); return the markdown."""
+    result = json.loads((out / f"{NAME}.json").read_text(encoding="utf-8"))
+    markdown = to_markdown(result, result["command"])
+    (out / f"{NAME}.md").write_text(markdown, encoding="utf-8")
+    write_figure(out, log=log)
+    return markdown
 
 
 def main(argv=None) -> int:
     ap = bench.build_parser(prog="python -m experiments.benchmark", description=__doc__.split(
         "\n\n")[0])
     ap.add_argument("--no-peers", action="store_true", help="time jaxnn alone")
-    ap.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT)
+    ap.add_argument("--no-digits", action="store_true",
+                    help="skip the digits comparison with scikit-learn (fresh processes)")
+    ap.add_argument("--digits-only", action="store_true",
+                    help="measure only the digits comparison and put it into <out>/benchmark.json")
+    ap.add_argument("--figure-only", action="store_true",
+                    help="time nothing: redraw <out>/benchmark.png and rewrite <out>/benchmark.md "
+                    "from <out>/benchmark.json")
+    ap.add_argument("--out", type=pathlib.Path, default=None,
+                    help="the results folder (default experiments/results, or its quick/ "
+                    "subfolder, which git ignores, with --quick)")
     args = ap.parse_args(argv)
+    if args.out is None:  # a smoke run never overwrites the committed results
+        args.out = DEFAULT_OUT / "quick" if args.quick else DEFAULT_OUT
     try:
         bench.resolve_args(args)
     except ValueError as e:
@@ -538,15 +955,30 @@ def main(argv=None) -> int:
         return 2
     command = " ".join(["python -m experiments.benchmark",
                         *map(str, argv if argv is not None else sys.argv[1:])])
-    result = run(args, log=lambda s: print(s, file=sys.stderr, flush=True))
-    result["command"] = command
-    markdown = to_markdown(result, command)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{NAME}.json").write_text(json.dumps(to_jsonable(result), indent=2) + "\n",
-                                           encoding="utf-8")
-    (args.out / f"{NAME}.md").write_text(markdown, encoding="utf-8")
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    path = args.out / f"{NAME}.json"
+    if args.figure_only or args.digits_only:
+        if args.figure_only and args.digits_only:
+            print("benchmark: --figure-only and --digits-only exclude each other",
+                  file=sys.stderr)
+            return 2
+        if not path.exists():
+            print(f"benchmark: {path} does not exist; run python -m experiments.benchmark "
+                  "first", file=sys.stderr)
+            return 2
+        if args.figure_only:
+            markdown = regenerate(args.out, log=log)
+        else:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            result["digits"] = digits_comparison(args.quick, peers=not args.no_peers, log=log)
+            result["digits"]["command"] = command
+            markdown = _write(args.out, result, log=log)
+    else:
+        result = run(args, log=log)
+        result["command"] = command
+        markdown = _write(args.out, result, log=log)
     print(markdown)
-    print(f"wrote {args.out / (NAME + '.json')} and {args.out / (NAME + '.md')}")
+    print(f"wrote {path}, {args.out / (NAME + '.md')} and {args.out / (NAME + '.png')}")
     return 0
 
 
