@@ -11,18 +11,19 @@ from __future__ import annotations
 import sys
 import time
 
+from jaxnn import activations, costs
 from jaxnn.cli import flags
 
 
 def network(net) -> str:
     """``"784-256-10, relu hidden, softmax output, cross_entropy cost"`` (and the L2 λ and
-    dropout rate when set)."""
-    *hidden, output = net.activations
+    dropout rate when set). A user component shows by its name."""
+    *hidden, output = (activations.name_of(a) for a in net.activations)
     parts = [flags.dashed(net.sizes)]
     if hidden:
         kinds = list(dict.fromkeys(hidden))
         parts.append(f"{'/'.join(kinds)} hidden")
-    parts += [f"{output} output", f"{net.cost} cost"]
+    parts += [f"{output} output", f"{costs.name_of(net.cost)} cost"]
     if net.l2:
         parts.append(f"L2 λ {net.l2:g}")
     if net.dropout:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pathlib
 
-from jaxnn.cli import datasets, flags, rundir
+from jaxnn.cli import datasets, flags, rundir, user
 
 HELP = "report a checkpoint's accuracy per class, with a confusion matrix"
 DESCRIPTION = ("Load a checkpoint (a checkpoint.safetensors, or a run directory holding one) "
@@ -79,13 +79,14 @@ def run(args) -> int:
     import jax
     import numpy as np
 
-    from jaxnn import checkpoint, train
+    from jaxnn import train
 
     path = pathlib.Path(args.checkpoint)
     if path.is_dir():
         path = path / rundir.CHECKPOINT
+    beside = rundir.read_json(path.parent / rundir.CONFIG, {})
     with jax.enable_x64(True):  # a float64 checkpoint loads as float64, float32 as float32
-        ckpt = checkpoint.load(path)
+        ckpt = user.load_checkpoint(path, beside, "evaluate")
     config = _run_config(path, ckpt)
     _data_flags(args, config)
     out = _out_folder(args, path)

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import jaxnn
 from jaxnn import schedules
-from jaxnn.cli import datasets, flags, rundir
+from jaxnn.cli import datasets, flags, rundir, user
 
 
 class Schedule(NamedTuple):
@@ -33,7 +33,7 @@ SCHEDULES: dict[str, Schedule] = {
 }
 # Flags that say how a run goes, not what it computes: not recorded in config.json.
 NOT_CONFIG = ("run", "command", "argv", "given", "quiet", "resume", "force", "out", "coordinator",
-              "num_processes", "process_id", "debug_nans")
+              "num_processes", "process_id", "coordinator_timeout", "debug_nans")
 
 
 class State:
@@ -50,10 +50,11 @@ PLACEHOLDER_SIZES = (2, 2, 2)
 
 def network(args):
     """The network of the flags ``--sizes --hidden --output --cost --l2`` (with ``--sizes``
-    left out, a stand-in network: the flags' checks, before the data gives the sizes)."""
+    left out, a stand-in network: the flags' checks, before the data gives the sizes).
+    A ``package.module:attribute`` component is imported (:mod:`jaxnn.cli.user`)."""
     sizes = PLACEHOLDER_SIZES if args.sizes is None else args.sizes
-    return jaxnn.mlp(sizes, hidden=args.hidden, output=args.output, cost=args.cost,
-                     l2=args.l2, dropout=getattr(args, "dropout", 0.0))
+    return jaxnn.mlp(sizes, **user.pieces(args), l2=args.l2,
+                     dropout=getattr(args, "dropout", 0.0))
 
 
 def load_data(args):

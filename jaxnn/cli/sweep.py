@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 import jaxnn
-from jaxnn import activations, costs, optimizers
-from jaxnn.cli import console, datasets, flags, grid, interrupt, rundir, session
-from jaxnn.train import GRADS
+from jaxnn import optimizers
+from jaxnn.cli import common, console, datasets, flags, grid, interrupt, rundir, session
 
 HELP = "train a grid of learning rates × L2 strengths × seeds in one compiled program"
 DESCRIPTION = (
@@ -38,62 +37,48 @@ DESCRIPTION = (
     "directory. Example: jaxnn sweep --seeds 8 --lr 0.01,0.1,1 --l2 0,1e-4 --epochs 10."
 )
 DEFAULTS = {"seeds": 3, "lr": (1e-3,), "l2": (0.0,), "epochs": 10, "batch_size": 32,
-            "hidden": "relu", "output": "softmax", "cost": "cross_entropy",
+            "sizes": None, "hidden": "relu", "output": "softmax", "cost": "cross_entropy",
             "init": "he_normal", "optimizer": "adam"}
 
 
+TEXTS = {
+    "sizes": "n_0,…,n_L; n_0 and n_L must match the data (default: n_in,256,n_out from the "
+             "data)",
+    "epochs": "epochs per run (default %(default)s)",
+    "val_size": "hold out this many training examples for validation, the same for every "
+                "run (split with --seed) (default 0: the test set is monitored each epoch)",
+    "patience": "early stopping per run (needs --val-size; default: none, every epoch runs)",
+    "seed": "the first seed, in [0, 2^32) (default %(default)s)",
+    "out": "the sweep's directory (default: a new runs/<timestamp>-<random>); an existing "
+           "one must be empty",
+    "force": "write into an --out that holds other files or another run (the run's own "
+             "files are replaced)",
+    "quiet": "print only the summary table",
+}
+
+
 def add_arguments(p) -> None:
-    """The flags of ``jaxnn sweep``; valid names and defaults come from the registries."""
+    """The flags of ``jaxnn sweep``: its grid, then the block shared with ``jaxnn train``
+    (:func:`jaxnn.cli.common.add_arguments`)."""
+    common.add_arguments(p, DEFAULTS, TEXTS, own={common.FIRST: _add_grid})
+
+
+def _add_grid(p) -> None:
     d = DEFAULTS
     p.add_argument("--seeds", type=int, default=d["seeds"], help="seeds per setting: --seed, "
                    "--seed+1, …, --seed+N−1 (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="the first seed, in [0, 2^32) (default %(default)s)")
     p.add_argument("--lr", type=flags.real_list, default=d["lr"], metavar="LIST",
                    help="learning rates, comma-separated, e.g. 0.01,0.1,1 (default "
                    f"{','.join(map(flags.number, d['lr']))})")
     p.add_argument("--l2", type=flags.real_list, default=d["l2"], metavar="LIST",
                    help="L2 strengths λ, comma-separated, e.g. 0,1e-4 (default "
                    f"{','.join(map(flags.number, d['l2']))})")
-    p.add_argument("--epochs", type=int, default=d["epochs"],
-                   help="epochs per run (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"],
-                   help="examples per minibatch (default %(default)s)")
-    p.add_argument("--sizes", type=flags.sizes, default=None, help="n_0,…,n_L; n_0 and n_L "
-                   "must match the data (default: n_in,256,n_out from the data)")
-    p.add_argument("--hidden", default=d["hidden"], help="hidden activation, one of: "
-                   f"{flags.names(activations.NAMES)} (default %(default)s)")
-    p.add_argument("--output", default=d["output"],
-                   help="output activation, one of the same (default %(default)s)")
-    p.add_argument("--cost", default=d["cost"],
-                   help=f"one of: {flags.names(costs.NAMES)} (default %(default)s)")
-    p.add_argument("--init", default=d["init"], help="init scheme, one of: "
-                   f"{flags.names(jaxnn.SCHEMES)} (default %(default)s)")
-    p.add_argument("--optimizer", default=d["optimizer"],
-                   help=f"one of: {flags.names(optimizers.NAMES)} (default %(default)s)")
-    p.add_argument("--grad", choices=GRADS, default=GRADS[0],
-                   help=f"one of: {flags.names(GRADS)} (default %(default)s)")
-    datasets.add_arguments(p)
-    p.add_argument("--val-size", type=int, default=0, help="hold out this many training "
-                   "examples for validation, the same for every run (split with --seed) "
-                   "(default 0: the test set is monitored each epoch)")
-    p.add_argument("--patience", type=int, default=None, help="early stopping per run "
-                   "(needs --val-size; default: none, every epoch runs)")
-    p.add_argument("--out", default=None, help="the sweep's directory (default: a new "
-                   "runs/<timestamp>-<random>); an existing one must be empty")
-    p.add_argument("--force", action="store_true", help="write into an --out that holds "
-                   "other files or another run (the run's own files are replaced)")
-    p.add_argument("--quiet", action="store_true", help="print only the summary table")
 
 
 def check(args) -> None:
     """Every flag, before any JAX work (ValueError naming the flag)."""
-    big = flags.INT32_MAX
-    flags.integer(args, "seeds", minimum=1, maximum=big, fix="e.g. --seeds 8")
-    flags.integer(args, "epochs", minimum=1, maximum=big, fix="e.g. --epochs 10")
-    flags.integer(args, "batch_size", minimum=1, maximum=big, fix="e.g. --batch-size 32")
-    flags.integer(args, "val_size", minimum=0, maximum=big, fix="e.g. --val-size 500")
-    flags.seed(args)
+    common.check(args, "a sweep's directory")
+    flags.integer(args, "seeds", minimum=1, maximum=flags.INT32_MAX, fix="e.g. --seeds 8")
     if args.seed + args.seeds > flags.SEED_LIMIT:
         raise ValueError(flags.message(
             "--seed + --seeds", "at most 2^32 (every seed in [0, 2^32))",
@@ -113,21 +98,6 @@ def check(args) -> None:
             shown = ",".join(map(flags.number, values))
             raise ValueError(f"--{name} lists a value twice ({shown}); each setting runs "
                              "once per seed. Fix: drop the repeat.")
-    if args.patience is not None and (args.patience <= 0 or args.val_size == 0):
-        raise ValueError(
-            f"--patience needs a positive value and a validation split; got --patience "
-            f"{args.patience} with --val-size {args.val_size}. Fix: e.g. --patience 3 "
-            "--val-size 500.")
-    if args.init not in jaxnn.SCHEMES:
-        raise ValueError(f"unknown init scheme {args.init!r}; expected one of: "
-                         f"{flags.names(jaxnn.SCHEMES)}.")
-    if args.optimizer not in optimizers.NAMES:
-        raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: "
-                         f"{flags.names(optimizers.NAMES)}.")
-    datasets.check(args)
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} is a file; a sweep's directory is a folder. Fix: "
-                         "choose another --out.")
     args.l2_grid, args.l2 = args.l2, 0.0  # the network's own λ; the grid's go per run
     session.network(args)
 
@@ -214,9 +184,7 @@ def _sweep(args, out: Path) -> int:
     tests = []
     for k, r in enumerate(runs):  # each run's kept parameters on the test set
         one = jax.tree.map(lambda leaf, k=k: leaf[k], result.params)
-        tests.append(train.evaluate(jaxnn.mlp(args.sizes, hidden=args.hidden,
-                                              output=args.output, cost=args.cost, l2=r.l2),
-                                    one, x_test, y_test))
+        tests.append(train.evaluate(net.replace(l2=r.l2), one, x_test, y_test))
     table = grid.rows(runs, result, tests, split_name)
     settings_summary = grid.summarize(table, split_name)
     with interrupt.held():

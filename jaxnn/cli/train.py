@@ -16,6 +16,10 @@ never someone else's folder) holds:
 
 The data is ``--dataset NAME`` or ``--data PATH`` (:mod:`jaxnn.cli.datasets`); without
 ``--sizes`` the network is ``n_in,256,n_out`` from the data.
+``--hidden``, ``--output`` and ``--cost`` also take a user component as
+``package.module:attribute`` (:mod:`jaxnn.cli.user`); ``--resume`` and ``jaxnn evaluate``
+import it again from the module the run's config.json names. A multi-process run
+(``--coordinator``) waits ``--coordinator-timeout`` seconds for its processes, then exits 2.
 
 ``--resume`` continues from ``checkpoint.safetensors`` and ends with exactly the
 parameters of an uninterrupted run (epoch e always shuffles with ``fold_in(key, e)``). The
@@ -34,10 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-import jaxnn
-from jaxnn import activations, costs, optimizers
-from jaxnn.cli import console, datasets, flags, interrupt, resume, rundir, session
-from jaxnn.train import GRADS
+from jaxnn.cli import common, console, flags, interrupt, resume, rundir, session, user
 
 # What `jaxnn train` with no flags trains.
 DEFAULTS = {"sizes": None, "hidden": "relu", "output": "softmax",
@@ -56,52 +57,55 @@ DESCRIPTION = (
 MEANING, ARCHITECTURE = resume.MEANING, resume.ARCHITECTURE
 
 
+TEXTS = {
+    "sizes": "n_0,…,n_L, e.g. 784,30,10; n_0 and n_L must match the data (default: "
+             "n_in,256,n_out from the data, 784,256,10 for MNIST)",
+    "epochs": "passes over the training set (default %(default)s)",
+    "val_size": "hold out this many training examples for validation (default 0: the test "
+                "set is monitored each epoch)",
+    "patience": "early stopping: stop after this many epochs without a lower validation "
+                "cost (needs --val-size; default: none, every epoch runs)",
+    "seed": "in [0, 2^32) (default %(default)s)",
+    "out": "run directory (default: a new runs/<timestamp>-<random>); an existing one must "
+           "be empty",
+    "force": "train into an --out that holds other files or another run (the run's own "
+             "files are replaced)",
+    "quiet": "print only the test accuracy",
+}
+COORDINATOR_TIMEOUT = 60  # seconds, the default of --coordinator-timeout
+COORDINATOR_TIMEOUT_MAX = 86_400  # a day
+
+
 def add_arguments(p) -> None:
-    """The flags of ``jaxnn train``; valid names and defaults come from the registries."""
-    d = DEFAULTS
-    p.add_argument("--sizes", type=flags.sizes, default=d["sizes"], help="n_0,…,n_L, e.g. "
-                   "784,30,10; n_0 and n_L must match the data (default: n_in,256,n_out "
-                   "from the data, 784,256,10 for MNIST)")
-    p.add_argument("--hidden", default=d["hidden"], help="hidden activation, one of: "
-                   f"{flags.names(activations.NAMES)} (default %(default)s)")
-    p.add_argument("--output", default=d["output"],
-                   help="output activation, one of the same (default %(default)s)")
-    p.add_argument("--cost", default=d["cost"],
-                   help=f"one of: {flags.names(costs.NAMES)} (default %(default)s)")
-    p.add_argument("--init", default=d["init"],
-                   help=f"init scheme, one of: {flags.names(jaxnn.SCHEMES)} (default %(default)s)")
-    p.add_argument("--optimizer", default=d["optimizer"],
-                   help=f"one of: {flags.names(optimizers.NAMES)} (default %(default)s)")
-    p.add_argument("--lr", type=float, default=d["lr"],
+    """The flags of ``jaxnn train``: the block shared with ``jaxnn sweep``
+    (:func:`jaxnn.cli.common.add_arguments`) and its own."""
+    common.add_arguments(p, DEFAULTS, TEXTS, own={
+        "optimizer": _add_rate, "batch_size": _add_regularization,
+        "out": lambda p: p.add_argument(
+            "--resume", action="store_true", help="continue the run in --out from its "
+            "checkpoint; flags left out are the run's, flags given must agree"),
+        "force": lambda p: p.add_argument(
+            "--x64", action="store_true", help="train in float64 (default float32)"),
+        "quiet": _add_processes})
+
+
+def _add_rate(p) -> None:
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"],
                    help="learning rate (default %(default)s)")
-    p.add_argument("--schedule", default=d["schedule"], help="learning-rate schedule over the "
-                   f"run, one of: {flags.names(session.SCHEDULES)} (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=d["epochs"],
-                   help="passes over the training set (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"],
-                   help="examples per minibatch (default %(default)s)")
+    p.add_argument("--schedule", default=DEFAULTS["schedule"], help="learning-rate schedule "
+                   f"over the run, one of: {flags.names(session.SCHEDULES)} (default "
+                   "%(default)s)")
+
+
+def _add_regularization(p) -> None:
     p.add_argument("--l2", type=float, default=0.0,
                    help="L2 strength λ, J += λ/2m Σ‖W‖² (default %(default)s)")
     p.add_argument("--dropout", type=float, default=0.0,
                    help="probability of dropping each hidden unit while training "
                    "(inverted dropout; default %(default)s: none)")
-    p.add_argument("--grad", choices=GRADS, default=GRADS[0],
-                   help=f"one of: {flags.names(GRADS)} (default %(default)s)")
-    datasets.add_arguments(p)
-    p.add_argument("--val-size", type=int, default=0, help="hold out this many training "
-                   "examples for validation (default 0: the test set is monitored each epoch)")
-    p.add_argument("--patience", type=int, default=None, help="early stopping: stop after "
-                   "this many epochs without a lower validation cost (needs --val-size; "
-                   "default: none, every epoch runs)")
-    p.add_argument("--seed", type=int, default=0, help="in [0, 2^32) (default %(default)s)")
-    p.add_argument("--out", default=None, help="run directory (default: a new "
-                   "runs/<timestamp>-<random>); an existing one must be empty")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from "
-                   "its checkpoint; flags left out are the run's, flags given must agree")
-    p.add_argument("--force", action="store_true", help="train into an --out that holds "
-                   "other files or another run (the run's own files are replaced)")
-    p.add_argument("--x64", action="store_true", help="train in float64 (default float32)")
-    p.add_argument("--quiet", action="store_true", help="print only the test accuracy")
+
+
+def _add_processes(p) -> None:
     p.add_argument("--debug-nans", action="store_true", help="stop at the first operation "
                    "that produces a NaN (jax_debug_nans: slow, re-runs ops un-jitted to point "
                    "at the culprit)")
@@ -114,34 +118,24 @@ def add_arguments(p) -> None:
                    help="P, with --coordinator (default: none)")
     p.add_argument("--process-id", type=int, default=None,
                    help="this process, 0..P-1, with --coordinator (default: none)")
+    p.add_argument("--coordinator-timeout", type=int, default=COORDINATOR_TIMEOUT,
+                   metavar="SECONDS", help="with --coordinator: how long to wait for process "
+                   "0 to answer and for every process to join before giving up with exit "
+                   "status 2 (default %(default)s)")
 
 
 def check(args) -> None:
     """Every flag, before any JAX work (ValueError naming the flag)."""
     big = flags.INT32_MAX
-    counter = "the optimizer's int32 step counter"
-    flags.integer(args, "epochs", minimum=1, maximum=big, why=counter, fix="e.g. --epochs 20")
-    flags.integer(args, "batch_size", minimum=1, maximum=big, fix="e.g. --batch-size 32")
-    flags.integer(args, "val_size", minimum=0, maximum=big, fix="e.g. --val-size 500")
+    common.check(args, "a run directory")
     flags.integer(args, "devices", minimum=1, maximum=big, fix="e.g. --devices 2")
     flags.integer(args, "num_processes", minimum=1, maximum=big, fix="e.g. --num-processes 2")
     if args.process_id is not None and args.num_processes is not None:
         flags.integer(args, "process_id", minimum=0, maximum=args.num_processes - 1,
                       why="--num-processes − 1", fix="0 for the coordinator's process")
-    flags.seed(args)
+    flags.integer(args, "coordinator_timeout", minimum=1, maximum=COORDINATOR_TIMEOUT_MAX,
+                  why="a day", fix=f"e.g. --coordinator-timeout {COORDINATOR_TIMEOUT}")
     flags.positive_real(args, "lr", fix="e.g. --lr 1e-3")
-    datasets.check(args)
-    if args.patience is not None and (args.patience <= 0 or args.val_size == 0):
-        raise ValueError(
-            f"--patience needs a positive value and a validation split; got --patience "
-            f"{args.patience} with --val-size {args.val_size}. Fix: e.g. --patience 3 "
-            "--val-size 500."
-        )
-    flags.integer(args, "patience", minimum=1, maximum=big, fix="e.g. --patience 3")
-    if args.init not in jaxnn.SCHEMES:
-        raise ValueError(
-            f"unknown init scheme {args.init!r}; expected one of: {flags.names(jaxnn.SCHEMES)}."
-        )
     if args.schedule not in session.SCHEDULES:
         raise ValueError(f"unknown schedule {args.schedule!r}; expected one of: "
                          f"{flags.names(session.SCHEDULES)}.")
@@ -149,14 +143,16 @@ def check(args) -> None:
     if any(v is not None for v in multi) and any(v is None for v in multi):
         raise ValueError("a multi-process run needs all three of --coordinator HOST:PORT, "
                          "--num-processes P and --process-id I.")
+    if args.coordinator is None and "coordinator_timeout" in (getattr(args, "given", None)
+                                                              or ()):
+        raise ValueError("--coordinator-timeout is for a multi-process run; got it without "
+                         "--coordinator. Fix: drop it, or add --coordinator HOST:PORT "
+                         "--num-processes P --process-id I.")
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out RUN_DIR, the run to continue.")
     if args.resume and args.force:
         raise ValueError("--resume and --force contradict each other: --resume continues the "
                          "run in --out, --force starts a new one over it. Fix: drop one.")
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} is a file; a run directory is a folder. Fix: "
-                         "choose another --out.")
 
 
 def run(args) -> int:
@@ -166,7 +162,8 @@ def run(args) -> int:
     if args.coordinator is not None:  # before any other JAX work in the process
         from jaxnn.train import parallel
 
-        parallel.initialize(args.coordinator, args.num_processes, args.process_id)
+        parallel.initialize(args.coordinator, args.num_processes, args.process_id,
+                            timeout=args.coordinator_timeout)
     import jax
 
     writer = jax.process_index() == 0  # in a multi-process run, process 0 writes the run
@@ -204,12 +201,12 @@ def _open(args, writer: bool) -> tuple[Path | None, int | None, list[Path]]:
 def _run(args, out: Path | None, writer: bool, created: list[Path]) -> int:
     import jax
 
-    from jaxnn import checkpoint
 
     saved, step = {}, 0
     if args.resume:
         with jax.enable_x64(True):  # read the run as it was saved, float64 included
-            first = checkpoint.load(out / rundir.CHECKPOINT)
+            first = user.load_checkpoint(out / rundir.CHECKPOINT,
+                                         rundir.read_json(out / rundir.CONFIG, {}), "train")
         saved = first.metadata.get("config", {}).get("flags", {})
         step = first.step
         resume.adopt(args, saved)

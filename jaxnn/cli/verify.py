@@ -14,8 +14,8 @@ that cannot be imported.
 from __future__ import annotations
 
 import jaxnn
-from jaxnn import activations, components, costs, user_components
-from jaxnn.cli import flags
+from jaxnn import activations, components, costs
+from jaxnn.cli import flags, user
 
 HELP = "check the hand-written gradients against jax.grad and finite differences"
 DESCRIPTION = (
@@ -25,7 +25,6 @@ DESCRIPTION = (
     "non-zero on any failure. --hidden/--output/--cost also take a user component as "
     "package.module:attribute."
 )
-USER_COMPONENT = "or package.module:attribute for a user component"
 DTYPES = ("float64", "float32")
 SIZES = (4, 5, 3)
 
@@ -34,13 +33,7 @@ def add_arguments(p) -> None:
     """The flags of ``jaxnn verify``; valid names come from the registries."""
     p.add_argument("--sizes", type=flags.sizes, default=SIZES,
                    help=f"n_0,…,n_L (default {','.join(map(str, SIZES))})")
-    p.add_argument("--hidden", default="tanh", help="hidden activation, one of: "
-                   f"{flags.names(activations.NAMES)}, {USER_COMPONENT} (default %(default)s)")
-    p.add_argument("--output", default="softmax", help="output activation, one of the same "
-                   "(default %(default)s)")
-    p.add_argument("--cost", default="cross_entropy",
-                   help=f"one of: {flags.names(costs.NAMES)}, {USER_COMPONENT} "
-                   "(default %(default)s)")
+    user.add_arguments(p, {"hidden": "tanh", "output": "softmax", "cost": "cross_entropy"})
     p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default %(default)s)")
     p.add_argument("--init", default="lecun_normal",
                    help=f"one of: {flags.names(jaxnn.SCHEMES)} (default %(default)s)")
@@ -70,24 +63,12 @@ def check(args) -> None:
         )
 
 
-def component(spec: str, kind: str):
-    """A flag's component: a name as it is, ``package.module:attribute`` imported (ValueError
-    saying what failed, exit 2)."""
-    if ":" not in spec:
-        return spec
-    cls = activations.Activation if kind == "activation" else costs.Cost
-    return user_components.load(spec, kind, cls)
-
-
 def run(args) -> int:
     """``jaxnn verify``: 0 when every check passes, 1 otherwise."""
     import jax
 
     check(args)
-    hidden = component(args.hidden, "activation")
-    output = component(args.output, "activation")
-    cost = component(args.cost, "cost")
-    net = jaxnn.mlp(args.sizes, hidden=hidden, output=output, cost=cost, l2=args.l2)
+    net = jaxnn.mlp(args.sizes, **user.pieces(args), l2=args.l2)
     ok = _check_components(net)
     with jax.enable_x64(args.dtype == "float64"):
         return _verify(args, net, ok)
