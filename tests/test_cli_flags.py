@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jaxnn.cli import common
-from jaxnn.cli.main import build_parser
+from jaxnn.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ("sizes", "hidden", "output", "cost", "init", "optimizer", "epochs", "batch_size",
@@ -71,11 +71,18 @@ MULTI = ["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-i
     (["--coordinator-timeout", "5"],
      "--coordinator-timeout is for a multi-process run; got it without --coordinator. Fix:"),
 ])
-def test_coordinator_timeout_is_range_checked(tmp_path, argv, message):
-    proc = _jaxnn(["train", *argv], tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+def test_coordinator_timeout_is_range_checked(tmp_path, monkeypatch, capsys, argv, message):
+    """In this process: each is refused while parsing, before any run folder or
+    jax.distributed call (the subprocess cases below cover what follows a valid value)."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["train", *argv])
+    except SystemExit as e:  # argparse's own "invalid int value"
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert message in err, err
+    assert "Traceback" not in err and out == ""
     assert not (tmp_path / "runs").exists()
 
 

@@ -37,7 +37,7 @@ from jaxnn import checkpoint, optimizers
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 200  # about 15 ms each: more than five kills can eat
-KILLS = 5
+KILLS = 3  # each kill is a fresh process (JAX import, compile): 3 resumes suffice
 FLAGS = ["--sizes", "784,8,10", "--epochs", str(EPOCHS), "--batch-size", "1000",
          "--optimizer", "adam", "--lr", "1e-3", "--seed", "0", "--quiet"]
 NET = jaxnn.mlp((784, 8, 10), hidden="relu", output="softmax", cost="cross_entropy")
