@@ -42,6 +42,7 @@ EXPERIMENTS = [
     "normalization",
     "optimizers",
     "regularization",
+    "dropout",
     "gradient_checking",
     "mnist",
     "fashion_mnist",
