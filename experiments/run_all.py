@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import math
 import os
 import pathlib
@@ -211,13 +212,14 @@ def run_one(name: str, *, quick: bool, seed: int, out: pathlib.Path) -> dict:
     return {"name": name, "status": "ran", "record": record}
 
 
-def write_report(entries: list[dict], out: pathlib.Path, command: str, total: float) -> str:
+def write_report(entries: list[dict], out: pathlib.Path, command: str, total: float,
+                 produced: str | None = None) -> str:
     """``out/report.md`` from the experiments' entries; returns the text."""
     info = machine()
     lines = [
         "# jaxnn experiments: the source documents' claims, checked",
         "",
-        f"Produced by `{command}` in {total:.1f} s.",
+        produced or f"Produced by `{command}` in {total:.1f} s.",
         "",
         f"Machine: {info['platform']}, Python {info['python']}, {info['cpu_count']} CPUs, "
         f"jax {info['jax']}, device {info['device']}.",
@@ -274,6 +276,29 @@ def write_report(entries: list[dict], out: pathlib.Path, command: str, total: fl
     return text
 
 
+def report_from_files(names: list[str], out: pathlib.Path) -> int:
+    """``out/report.md`` from the records each experiment last wrote (``out/<name>.json``),
+    running nothing; the header names the command of each record instead of one run's.
+    Exit status 1 when a record is missing."""
+    entries, missing = [], []
+    for name in names:
+        path = out / f"{name}.json"
+        if not path.exists():
+            missing.append(name)
+            entries.append({"name": name, "status": "skipped",
+                            "note": f"no {path.name} (run python -m experiments.{name})"})
+            continue
+        entries.append({"name": name, "status": "ran",
+                        "record": json.loads(path.read_text(encoding="utf-8"))})
+    total = sum(e["record"]["seconds"] for e in entries if e["status"] == "ran")
+    write_report(entries, out, "", total, produced=(
+        "Collected by `python -m experiments.run_all --report-only` from each experiment's "
+        f"last record (their runs took {total:.1f} s in all; each one's command is under it)."))
+    print(f"[run_all] wrote {out / 'report.md'} from {len(entries) - len(missing)} records"
+          + (f"; missing: {', '.join(missing)}" if missing else ""))
+    return 1 if missing else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.run_all",
                                  description="Run the experiments and write report.md.")
@@ -287,6 +312,9 @@ def main(argv=None) -> int:
                     "worked_example,linear_collapse")
     ap.add_argument("--no-compile-cache", action="store_true",
                     help="compile every program afresh (jaxnn.compile_cache is on by default)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: rebuild report.md from the <name>.json files already in "
+                    "the output folder (e.g. after re-running some experiments with --only)")
     args = ap.parse_args(argv)
     if not args.no_compile_cache:
         import jaxnn
@@ -301,6 +329,8 @@ def main(argv=None) -> int:
         ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from "
                  f"{', '.join(EXPERIMENTS)}.")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        return report_from_files(names, args.out)
 
     t0 = time.perf_counter()
     entries = []
