@@ -44,7 +44,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations, costs, inputs
+from jaxnn import activations, costs, inputs, memory
 from jaxnn.network import (
     Layer,
     Network,
@@ -68,7 +68,7 @@ def forward_pass(net: Network, params: Params, x) -> tuple[tuple[Array, ...], tu
       ``activations[l] = A^l: (m, n_l)`` for l = 0..L, with ``activations[0] = X``.
     """
     params = inputs.check_params(net, params)
-    x, _ = inputs.check_x(net, x, params)
+    x, _ = inputs.check_x(net, x, params, memory.check_forward)
     zs, acts = forward_layers(net, params, x)
     return tuple(zs), tuple(acts)
 
@@ -231,7 +231,7 @@ def per_example_grads(net: Network, params: Params, x, y) -> Params:
       the params pytree with a leading axis m on every leaf:
       ``W^l: (m, n_l, n_{l−1})``, ``b^l: (m, n_l)``.
     """
-    params, x, y = inputs.check_call(net, params, x, y)
+    params, x, y = inputs.check_call(net, params, x, y, memory.check_per_example)
     return example_grads(net, params, x, y)
 
 

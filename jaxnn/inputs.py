@@ -42,11 +42,8 @@ def is_concrete(a) -> bool:
 
 # What reading a value inside a trace raises: a concrete array closed over by a user's
 # jit/vmap still gives traced results when JAX operations touch it.
-_TRACE_ERRORS = (
-    jax.errors.TracerBoolConversionError,
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerIntegerConversionError,
-)
+_TRACE_ERRORS = (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
+                 jax.errors.TracerIntegerConversionError)
 
 
 def _read(fn):
@@ -143,7 +140,7 @@ def _all_finite(a):
     return _device_all_finite(a)
 
 
-def _as_array(name: str, value):
+def as_array(name: str, value):
     """``value`` as a NumPy or JAX array: JAX arrays (and tracers) and NumPy arrays pass
     through; anything else NumPy can read — lists of lists, scalars, another library's
     arrays (torch tensors through ``__array__`` or ``__dlpack__``), array-likes — becomes a
@@ -214,8 +211,9 @@ def to_device_of(a, like):
 
 def check_x(net, x, params, fits=None) -> tuple[jax.Array, bool]:
     """``x`` as ``(m, n_0)`` in the parameters' dtype, and whether it was one example.
-    ``fits(net, m, dtype)``: a memory check (:mod:`jaxnn.memory`) made before the copy."""
-    x = _as_array("x", x)
+    ``fits(net, m, dtype)``: a memory check (:mod:`jaxnn.memory`) made before the copy, from
+    the shapes alone (at trace time under jit too; skipped for a symbolic row count)."""
+    x = as_array("x", x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
             f"x must be floating point; got dtype {x.dtype}. Fix: x.astype(jnp.float32) "
@@ -238,8 +236,8 @@ def check_x(net, x, params, fits=None) -> tuple[jax.Array, bool]:
         )
     if not single and x.shape[0] == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)}); a batch needs at least one row.")
-    if fits is not None:
-        fits(net, 1 if single else x.shape[0], params[0].W.dtype)
+    if fits is not None and isinstance(m := 1 if single else x.shape[0], int):  # not symbolic
+        fits(net, m, params[0].W.dtype)
     original = x
     x = cast(x, params[0].W.dtype)
     if is_concrete(x) and _read(lambda: bool(_all_finite(x))) is False:
@@ -272,18 +270,20 @@ def _not_finite(name: str, original, dtype, fix: str) -> str:
     return f"{name} contains NaN or Inf. Fix: {fix}."
 
 
-def check_call(net, params, x, y) -> tuple[tuple, jax.Array, jax.Array]:
+def check_call(net, params, x, y,
+               fits=memory.check_batch) -> tuple[tuple, jax.Array, jax.Array]:
     """``(params, x, targets)`` of a ``f(net, params, x, y)`` call, all checked: ``x`` as
     ``(m, n_0)`` in the parameters' dtype (a single example gets a leading axis), ``y`` as
-    float targets ``(m, n_L)`` (integer labels become one-hot rows)."""
+    float targets ``(m, n_L)`` (integer labels become one-hot rows). ``fits``: the memory
+    check of the call (:func:`check_x`), by default a forward and backward pass."""
     params = check_params(net, params)
-    x, single = check_x(net, x, params, memory.check_batch)
+    x, single = check_x(net, x, params, fits)
     return params, x, to_device_of(check_y(net, y, x.shape[0], single, x.dtype), x)
 
 
 def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
     """Targets as ``(m, n_L)`` floats in ``dtype``; integer labels become one-hot rows."""
-    y = _as_array("y", y)
+    y = as_array("y", y)
     n = net.n_out
     if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
         want = () if single else (m,)
@@ -315,10 +315,9 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
         lo_v, hi_v = bounds
         if lo_v < 0 or hi_v > 1:
             raise ValueError(
-                f"the cost {net.cost!r} needs targets in [0, 1] (probabilities); got values "
-                f"from {lo_v:g} to {hi_v:g}. Fix: one-hot or 0/1 targets, integer class labels, "
-                "or cost='quadratic' for regression targets."
-            )
+                f"the cost {costs.name_of(net.cost)!r} needs targets in [0, 1] (probabilities); "
+                f"got values from {lo_v:g} to {hi_v:g}. Fix: one-hot or 0/1 targets, integer "
+                "class labels, or cost='quadratic' for regression targets.")
     return y[None] if single else y
 
 
@@ -358,7 +357,7 @@ def as_targets(n_out: int, y, dtype) -> jax.Array:
 
 def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
     """Integer labels ``(m,)`` from labels or targets."""
-    labels = _as_array("labels", labels)
+    labels = as_array("labels", labels)
     if jnp.issubdtype(labels.dtype, jnp.integer) or labels.dtype == jnp.bool_:
         if tuple(labels.shape) != (m,):
             raise ValueError(f"labels must have shape ({m},); got {tuple(labels.shape)}.")

@@ -155,11 +155,13 @@ def finite_difference_bytes(net: Network, m: int, dtype, batch: int) -> int:
             + 2 * param_bytes(net, dtype))
 
 
-def check(what: str, needed: int, limit_bytes=None, fix: str | None = None) -> None:
+def check(what, needed: int, limit_bytes=None, fix: str | None = None) -> None:
     """Raise ValueError when ``needed`` bytes exceed the limit (:func:`limit`).
 
     Args:
-      what: the call and the arrays, e.g. ``"init_params … for the parameters (… numbers)"``.
+      what: the call and the arrays, e.g. ``"init_params … for the parameters (… numbers)"``;
+        or a function returning it, called only to write the message (the common case, a
+        call that fits, then costs a few integer operations).
       needed: the estimate, in bytes.
       limit_bytes: the ``memory_limit`` argument of the call, or ``None``.
       fix: what to do instead (the limit's override is always added).
@@ -169,6 +171,7 @@ def check(what: str, needed: int, limit_bytes=None, fix: str | None = None) -> N
     allowed, how = limit(limit_bytes)
     if allowed is None or needed <= allowed:
         return
+    what = what() if callable(what) else what
     override = ("pass a larger memory_limit" if how == "memory_limit" else
                 f"if it does fit, raise the limit: {ENV}=64G (say) or memory_limit=<bytes>")
     fix = f"{fix.rstrip('.')}; or, {override}" if fix else override
@@ -188,7 +191,7 @@ def check_params(net: Network, dtype, limit_bytes=None, who: str = "init_params"
 def check_batch(net: Network, m: int, dtype, limit_bytes=None,
                 what: str = "a forward and backward pass") -> None:
     """The activations and gradient of one batch of ``m`` rows fit."""
-    check(f"{what} of {m} rows through a {'-'.join(map(str, net.sizes))} network",
+    check(lambda: f"{what} of {m} rows through a {'-'.join(map(str, net.sizes))} network",
           gradient_bytes(net, m, dtype), limit_bytes,
           "fewer rows at once (a smaller batch), or a smaller network")
 
@@ -196,16 +199,17 @@ def check_batch(net: Network, m: int, dtype, limit_bytes=None,
 def check_forward(net: Network, m: int, dtype, limit_bytes=None,
                   what: str = "a forward pass") -> None:
     """The activations of one forward pass of ``m`` rows fit (``forward``, ``predict``,
-    ``accuracy``)."""
-    check(f"{what} of {m} rows through a {'-'.join(map(str, net.sizes))} network",
+    ``accuracy``, ``backprop.forward_pass``)."""
+    check(lambda: f"{what} of {m} rows through a {'-'.join(map(str, net.sizes))} network",
           activation_bytes(net, m, dtype), limit_bytes,
           "fewer rows at once (e.g. in chunks), or a smaller network")
 
 
 def check_per_example(net: Network, m: int, dtype, limit_bytes=None,
                       what: str = "per-example gradients") -> None:
-    """``m`` per-example gradients (one copy of the parameters' size per row) fit."""
-    check(f"{what} of {m} rows through a {'-'.join(map(str, net.sizes))} network "
+    """``m`` per-example gradients (one copy of the parameters' size per row) fit
+    (``backprop.per_example_grads``)."""
+    check(lambda: f"{what} of {m} rows through a {'-'.join(map(str, net.sizes))} network "
           f"({m} × {num_params(net):.3g} numbers)", per_example_bytes(net, m, dtype),
           limit_bytes, "fewer rows at once (a smaller batch), or a smaller network")
 

@@ -19,7 +19,9 @@ Two layers of functions live here:
   are already checked (``x`` in the parameters' dtype, float targets ``(m, n_L)``) and do
   no validation: they are what backprop, training and research code call inside ``jit``;
 * the **public** functions (:func:`forward`, :func:`cost`, :func:`predict`,
-  :func:`accuracy`) check every argument first (:mod:`jaxnn.inputs`), then call them.
+  :func:`accuracy`) check every argument first (:mod:`jaxnn.inputs`), and that the
+  activations of ``x`` fit in memory (:mod:`jaxnn.memory`, from the shapes alone), then
+  call them.
 
 The architecture (:class:`Network`, :class:`Layer`, :func:`mlp`) is defined in
 :mod:`jaxnn.architecture` and re-exported here.
@@ -30,7 +32,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations, costs, inputs
+from jaxnn import activations, costs, inputs, memory
 from jaxnn.architecture import Layer, Network, Params, mlp, num_params
 
 Array = jax.Array
@@ -162,7 +164,7 @@ def forward(net: Network, params: Params, x, key=None) -> Array:
       dtype.
     """
     params = inputs.check_params(net, params)
-    x, single = inputs.check_x(net, x, params)
+    x, single = inputs.check_x(net, x, params, memory.check_forward)
     masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
     _, acts = forward_layers(net, params, x, masks)
     return acts[-1][0] if single else acts[-1]
@@ -201,7 +203,7 @@ def accuracy(net: Network, params: Params, x, labels) -> Array:
     output (their argmax, or for n_L = 1 the value > 0.5, is taken as the label).
     """
     params = inputs.check_params(net, params)
-    x, single = inputs.check_x(net, x, params)
+    x, single = inputs.check_x(net, x, params, memory.check_forward)
     if single:
         raise ValueError(
             "accuracy needs a batch x of shape (m, n_0); got a single example of shape "

@@ -116,6 +116,30 @@ def _wide():
     return net, jaxnn.init_params(KEY, net)
 
 
+def _many(net=NET, params=P, k=2, **kw):
+    """``train.fit_many`` of ``k`` copies of ``params`` with ``kw`` changed."""
+    args = dict(net=net, params=jax.tree.map(lambda a: jnp.stack([a] * k), params), opt=SGD,
+                train=(X, Y), epochs=1, batch_size=2, keys=jax.random.split(KEY, k))
+    args.update(kw)
+    return train.fit_many(**args)
+
+
+def _x64(fn):
+    """``fn`` run with JAX's 64-bit mode on."""
+    def run(c):
+        with jax.enable_x64(True):
+            return fn(c)
+    return run
+
+
+def _probability_cost():
+    """A user cost defined for probabilities only, on a sigmoid output."""
+    mine = jaxnn.costs.custom("catalogue_sq", lambda a, y: jnp.sum((a - y) ** 2, axis=-1),
+                              lambda a, y: 2 * (a - y), probabilities=True)
+    net = jaxnn.mlp((3, 2), output="sigmoid", cost=mine)
+    return net, jaxnn.init_params(KEY, net)
+
+
 def _idx(code: int, dims, payload: bytes = b"") -> bytes:
     return bytes([0, 0, code, len(dims)]) + np.asarray(dims, ">u4").tobytes() + payload
 
@@ -426,6 +450,8 @@ CASES = {
     "x-none": lambda c: jaxnn.forward(NET, P, None),
     "x-unreadable": lambda c: jaxnn.forward(NET, P, _OnDevice()),
     "x-batch-memory": lambda c: backprop.value_and_grad(*_wide(), *_rows(10**7)),
+    "x-forward-memory": lambda c: jaxnn.forward(*_wide(), _rows(10**7)[0]),
+    "accuracy-memory": lambda c: jaxnn.accuracy(*_wide(), *_rows(10**7)),
     # Targets y.
     "y-shape": lambda c: jaxnn.cost(NET, P, X, np.ones((6, 3), np.float32)),
     "y-float-labels": lambda c: jaxnn.cost(NET, P, X, Y.astype(np.float32)),
@@ -438,6 +464,8 @@ CASES = {
                                        X, np.full((6, 2), 1e5, np.float32)),
     "y-complex": lambda c: jaxnn.cost(NET, P, X, np.ones((6, 2), np.complex64)),
     "y-ce-negative": lambda c: jaxnn.cost(NET, P, X, np.full((6, 2), -1.0, np.float32)),
+    "y-user-cost-range": lambda c: jaxnn.cost(*_probability_cost(), X,
+                                              np.full((6, 2), 3.0, np.float32)),
     "y-bce-above-one": lambda c: jaxnn.cost(BCE, jaxnn.init_params(KEY, BCE), X,
                                             np.full((6, 2), 3.0, np.float32)),
     "y-ragged": lambda c: jaxnn.cost(NET, P, X, [[0.0, 1.0], [1.0]] * 3),
@@ -450,6 +478,8 @@ CASES = {
     "deltas-labels": lambda c: backprop.deltas(NET, P, X, Y + 2),
     "forward-pass-params": lambda c: backprop.forward_pass(NET, P[:1], X),
     "peg-labels-shape": lambda c: backprop.per_example_grads(NET, P, X, Y[:2]),
+    "forward-pass-memory": lambda c: backprop.forward_pass(*_wide(), _rows(10**7)[0]),
+    "peg-memory": _limited(lambda c: backprop.per_example_grads(*_wide(), *_rows(10**5))),
     "cmv-labels": lambda c: backprop.cost_with_manual_vjp(NET, P, X, Y + 5),
     "jit-bad-x": lambda c: jax.jit(jaxnn.cost, static_argnums=0)(
         NET, P, np.ones((6, 4), np.float32), Y),
@@ -473,6 +503,7 @@ CASES = {
     # Optimizers.
     "opt-lr-zero": lambda c: optimizers.sgd(0.0),
     "opt-lr-nan": lambda c: optimizers.adam(float("nan")),
+    "opt-lr-overflow": lambda c: optimizers.adam(1e308),
     "opt-lr-str": lambda c: optimizers.sgd("0.1"),
     "opt-lr-array": lambda c: optimizers.sgd(jnp.array(0.1)),
     "opt-beta-one": lambda c: optimizers.momentum(0.1, beta=1.0),
@@ -560,6 +591,7 @@ CASES = {
         params=jaxnn.init_params(KEY, jaxnn.mlp((3, 4, 2))), opt=optimizers.sgd(1e3),
         train=(X * 100, Y), epochs=20),
     "fit-validation-none": lambda c: _fit(validation=(X, None)),
+    "fit-lr-overflow-x64": _x64(lambda c: _fit(opt=optimizers.adam(1e308))),
     "fit-y-overflow": lambda c: _fit(
         net=jaxnn.mlp((3, 2), output="identity", cost="quadratic"),
         params=jaxnn.init_params(KEY, jaxnn.mlp((3, 2)), dtype=jnp.float16),
@@ -594,6 +626,14 @@ CASES = {
     "evaluate-labels": lambda c: train.evaluate(NET, P, X, Y + 5),
     "evaluate-empty": lambda c: train.evaluate(NET, P, X[:0], Y[:0]),
     "evaluate-params-nan": lambda c: train.evaluate(NET, _with(1, b=P[1].b * jnp.nan), X, Y),
+    "many-labels-range": lambda c: _many(train=(X, Y + 1)),
+    "many-y-overflow": lambda c: _many(
+        net=jaxnn.mlp((3, 2), output="identity", cost="quadratic"),
+        params=jaxnn.init_params(KEY, jaxnn.mlp((3, 2)), dtype=jnp.float16),
+        train=(X, np.full((6, 2), 1e5, np.float32))),
+    "many-validation-none": lambda c: _many(validation=(X, None)),
+    "many-hyperparam-overflow": lambda c: _many(hyperparams={"l2": [0.1, 1e39]}),
+    "many-memory": _limited(lambda c: _many(*_wide(), k=8), "16M"),
     # Checkpoints.
     "ckpt-save-net": lambda c: checkpoint.save(c.tmp / "x.safetensors", P, net=(3, 4, 2),
                                                step=0),
@@ -805,6 +845,13 @@ CASES = {
     "cli-train-resume-flags": cli("train", "--optimizer", "sgd", "--resume", "--out",
                                   "{cosine_run}"),
     "cli-train-resume-x64": cli("train", "--x64", "--resume", "--out", "{cosine_run}"),
+    "cli-train-import": cli("train", "--hidden", "no_such_module:act"),
+    "cli-train-attribute": cli("train", "--cost", "jaxnn.costs:nothing"),
+    "cli-train-not-component": cli("train", "--hidden", "jax.nn:relu"),
+    "cli-train-coordinator-timeout": cli("train", "--coordinator", "127.0.0.1:1234",
+                                         "--num-processes", "2", "--process-id", "1",
+                                         "--coordinator-timeout", "0"),
+    "cli-train-coordinator-timeout-alone": cli("train", "--coordinator-timeout", "5"),
     # CLI: jaxnn evaluate.
     "cli-evaluate-missing": cli("evaluate", "{tmp}/nothing.safetensors"),
     "cli-evaluate-no-run": cli("evaluate", "{mnist_count}"),
@@ -838,6 +885,7 @@ CASES = {
                            "--out", "{tmp}/sweep_sizes"),
     "cli-sweep-existing-run": cli("sweep", "--epochs", "1", "--out", "{run}"),
     "cli-sweep-resume": cli_with_files("train", "--resume", "--out", "{tmp}/sweep"),
+    "cli-sweep-import": cli("sweep", "--output", "no_such_module:act"),
     # CLI: jaxnn verify.
     "cli-verify-sizes": cli("verify", "--sizes", "4,0,3"),
     "cli-verify-batch": cli("verify", "--batch", "0"),

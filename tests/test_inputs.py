@@ -194,6 +194,64 @@ def test_masked_arrays():
     assert jaxnn.cost(NET, P, np.ma.masked_array(X), Y) == jaxnn.cost(NET, P, X, Y)
 
 
+def test_a_user_cost_is_named_in_the_target_range_message():
+    mine = jaxnn.costs.custom("inputs_sq", lambda a, y: jnp.sum((a - y) ** 2, axis=-1),
+                              lambda a, y: 2 * (a - y), probabilities=True)
+    net = jaxnn.mlp((3, 2), output="sigmoid", cost=mine)
+    params = jaxnn.init_params(jax.random.key(0), net)
+    with pytest.raises(ValueError, match=r"^the cost 'inputs_sq' needs targets in \[0, 1\] "
+                       r"\(probabilities\); got values from 3 to 3"):  # not <cost 'inputs_sq'>
+        jaxnn.cost(net, params, X, np.full((6, 2), 3.0, np.float32))
+
+
+# ---------------------------------------------------------------------------------------
+# fit and fit_many check their (x, y) pairs alike (jaxnn.train.core.check_data).
+
+P2 = jax.tree.map(lambda a: jnp.stack([a, a]), P)
+KEYS2 = jax.random.split(jax.random.key(0), 2)
+
+
+def _fit_one(params, train, **kw):
+    return jaxnn.train.fit(NET if params is P else REG, params, optimizers.sgd(0.1), train,
+                           epochs=1, batch_size=2, key=jax.random.key(0), **kw)
+
+
+def _fit_many(params, train, **kw):
+    net = NET if params is P else REG
+    return jaxnn.train.fit_many(net, jax.tree.map(lambda a: jnp.stack([a, a]), params),
+                                optimizers.sgd(0.1), train, epochs=1, batch_size=2,
+                                keys=KEYS2, **kw)
+
+
+P16 = jaxnn.init_params(jax.random.key(0), REG, dtype=jnp.float16)
+
+
+@pytest.mark.parametrize("fit", [_fit_one, _fit_many], ids=["fit", "fit_many"])
+@pytest.mark.parametrize("params, train, kw, error, message", [
+    (P16, (X, np.full((6, 2), 1e5, np.float32)), {}, ValueError,
+     r"^train: y holds values up to 1e\+05 in magnitude, beyond the range of the parameters' "
+     r"dtype float16"),
+    (P, (X, Y + 1), {}, ValueError, r"^train: labels must lie in \[0, 2\)"),
+    (P, (X, Y), {"validation": (X, None)}, TypeError,
+     r"^validation: y must be an array \(NumPy, JAX, or anything NumPy can read\); got None"),
+    (P, (X, "abc"), {}, TypeError, r"^train: y must be floating point targets or integer "
+     r"labels; got <U3"),
+    (P, (OnDevice(), Y), {}, TypeError, r"^train: x must be an array NumPy can read"),
+], ids=["y-overflow-float16", "labels-range", "validation-none", "y-text", "x-unreadable"])
+def test_fit_and_fit_many_refuse_a_bad_pair_alike(fit, params, train, kw, error, message):
+    with pytest.raises(error, match=message):
+        fit(params, train, **kw)
+
+
+def test_fit_and_fit_many_read_other_libraries_arrays():
+    """Torch-like x and y (a dtype NumPy does not know) through NumPy, in both."""
+    one = _fit_one(P, (TorchLike(X), TorchLike(Y)))
+    many = _fit_many(P, (TorchLike(X), TorchLike(Y)), validation=(TorchLike(X), TorchLike(Y)))
+    assert many.histories[0][0]["train_cost"] == pytest.approx(
+        _fit_many(P, (X, Y)).histories[0][0]["train_cost"])
+    assert np.isfinite(one.history[0]["train_cost"])
+
+
 # ---------------------------------------------------------------------------------------
 # Devices: x on another device than the parameters.
 
@@ -212,6 +270,11 @@ TWO_DEVICES = textwrap.dedent("""
     r = train.fit(net, p, optimizers.sgd(0.1), (x1, y1), epochs=1, batch_size=2,
                   key=jax.random.key(0), validation=(x1, y1))
     assert r.params[0].W.devices() == {d0}
+    keys = jax.random.split(jax.random.key(0), 2)
+    stacked = jax.device_put(jax.tree.map(lambda a: jnp.stack([a, a]), p), d0)
+    many = train.fit_many(net, stacked, optimizers.sgd(0.1), (x1, y1), epochs=1, batch_size=2,
+                          keys=keys, validation=(x1, y1))  # fit_many moves them as fit does
+    assert many.params[0].W.devices() == {d0}
     print("ok")
 """)
 
@@ -245,6 +308,24 @@ def test_a_batch_over_the_memory_limit_is_refused(monkeypatch):
                        r"100\.0 MiB \(JAXNN_MEMORY_LIMIT\)\. Fix: fewer rows at once"):
         backprop.value_and_grad(wide, params, x, np.zeros(1000, np.int32))
     assert np.isfinite(float(jaxnn.cost(wide, params, x[:10], np.zeros(10, np.int32))))
+
+
+def test_per_example_gradients_over_the_memory_limit_are_refused(monkeypatch):
+    """One gradient per row: m × P numbers (memory.check_per_example), not one batch's."""
+    wide = jaxnn.mlp((3, 100_000, 2))
+    params = jaxnn.init_params(jax.random.key(0), wide)
+    monkeypatch.setenv("JAXNN_MEMORY_LIMIT", "1G")
+    x = np.zeros((1000, 3), np.float32)  # a batch: 1.1 GiB; per example: 1000 × 6e5 × 4 B
+    with pytest.raises(ValueError, match=r"^per-example gradients of 1000 rows through a "
+                       r"3-100000-2 network \(1000 × 6e\+05 numbers\) would take about 3\.4 "
+                       r"GiB; the memory limit is 1\.0 GiB \(JAXNN_MEMORY_LIMIT\)"):
+        backprop.per_example_grads(wide, params, x, np.zeros(1000, np.int32))
+    monkeypatch.setenv("JAXNN_MEMORY_LIMIT", "100M")
+    x, y = np.zeros((20, 3), np.float32), np.zeros(20, np.int32)  # 68.7 MiB: fits
+    assert backprop.per_example_grads(wide, params, x, y)[0].W.shape == (20, 100_000, 3)
+    with pytest.raises(ValueError, match=r"^per-example gradients of 200 rows"):
+        backprop.per_example_grads(wide, params, np.zeros((200, 3), np.float32),
+                                   np.zeros(200, np.int32))
 
 
 # ---------------------------------------------------------------------------------------

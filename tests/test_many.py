@@ -142,6 +142,15 @@ XY = _blobs(16)
         ({"opt": lambda learning_rate: optimizers.sgd(learning_rate),
           "hyperparams": {"learning_rate": [0.1, -0.2]}}, ValueError,
          "learning_rate must be finite and > 0; got -0.2"),
+        # The pair checks fit makes (jaxnn.train.core.check_data), prefixed alike.
+        ({"train": (XY[0], XY[1] + 1)}, ValueError, r"^train: labels must lie in \[0, 3\)"),
+        ({"validation": (XY[0], None)}, TypeError, r"^validation: y must be an array"),
+        ({"train": (XY[0], np.full((16, 3), np.nan, np.float32))}, ValueError,
+         r"^train: y contains NaN or Inf"),
+        # A value the parameters' dtype cannot hold (1e39 is Inf in float32).
+        ({"hyperparams": {"l2": [0.1, 1e39]}}, ValueError,
+         r"^hyperparams\['l2'\]\[1\] must be finite in the parameters' dtype float32 \(at most "
+         r"3\.40282e\+38\); got 1e\+39"),
     ],
 )
 def test_bad_input(kwargs, error, message):
@@ -150,3 +159,17 @@ def test_bad_input(kwargs, error, message):
     args.update(kwargs)
     with pytest.raises(error, match=message):
         train.fit_many(**args)
+
+
+def test_k_runs_over_the_memory_limit_are_refused(monkeypatch):
+    """fit_many makes fit's memory check for all K runs at once."""
+    wide = jaxnn.mlp((4, 100_000, 3), hidden="tanh", output="softmax", cost="cross_entropy")
+    keys = jax.random.split(jax.random.key(0), 8)
+    params = _stack(keys, wide)
+    monkeypatch.setenv("JAXNN_MEMORY_LIMIT", "64M")
+    with pytest.raises(ValueError, match=r"^fit_many: 8 runs of a step of 4 rows and the "
+                       r"evaluation of 16 rows at once through a 4-100000-3 network would take "
+                       r"about .* MiB; the memory limit is 64\.0 MiB \(JAXNN_MEMORY_LIMIT\)\. "
+                       r"Fix: a smaller batch_size or network, or fewer runs per call"):
+        train.fit_many(wide, params, optimizers.sgd(0.1), XY, epochs=1, batch_size=4,
+                       keys=keys)

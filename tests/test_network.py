@@ -192,3 +192,49 @@ def test_closed_over_arrays_inside_jit_and_vmap():
     jax.vmap(lambda xi: jaxnn.forward(net, params, xi))(jnp.asarray(x))
     with pytest.raises(ValueError, match=r"x's last dimension must be n_0 = 3"):
         jax.jit(lambda p: jaxnn.cost(net, p, np.ones((4, 5), np.float32), y))(params)
+
+
+# ---------------------------------------------------------------------------------------
+# Memory: forward, predict and accuracy refuse, before allocating, an x whose activations
+# cannot fit (jaxnn.memory.check_forward, from the shapes alone).
+
+WIDE = jaxnn.mlp((3, 100_000, 2), hidden="tanh", output="softmax", cost="cross_entropy")
+
+
+def _wide_rows(n):
+    """n rows of x and labels as zero-copy broadcasts: nothing is allocated."""
+    return (np.broadcast_to(np.zeros(3, np.float32), (n, 3)),
+            np.broadcast_to(np.zeros((), np.int32), (n,)))
+
+
+@pytest.mark.parametrize("call", ["forward", "predict", "accuracy", "forward_pass"])
+def test_a_forward_pass_over_the_memory_limit_is_refused(call, monkeypatch):
+    params = jaxnn.init_params(jax.random.key(0), WIDE)
+    x, y = _wide_rows(10**7)  # X, Z, A and Δ of 10^7 × 100,000 float32: 10.9 TiB
+    fn = {"forward": lambda: jaxnn.forward(WIDE, params, x),
+          "predict": lambda: jaxnn.predict(WIDE, params, x),
+          "accuracy": lambda: jaxnn.accuracy(WIDE, params, x, y),
+          "forward_pass": lambda: backprop.forward_pass(WIDE, params, x)}[call]
+    with pytest.raises(ValueError, match=r"^a forward pass of 10000000 rows through a "
+                       r"3-100000-2 network would take about 10\.9 TiB; the memory limit is "
+                       r".*\. Fix: fewer rows at once \(e\.g\. in chunks\), or a smaller network"):
+        fn()
+    with pytest.raises(ValueError, match=r"^a forward and backward pass of 10000000 rows"):
+        jaxnn.cost(WIDE, params, x, y)  # J is usually differentiated: the batch estimate
+    monkeypatch.setenv("JAXNN_MEMORY_LIMIT", "100M")  # 1000 rows: 1.1 GiB
+    with pytest.raises(ValueError, match=r"would take about 1\.1 GiB; the memory limit is "
+                       r"100\.0 MiB \(JAXNN_MEMORY_LIMIT\)"):
+        jaxnn.forward(WIDE, params, _wide_rows(1000)[0])
+    assert jaxnn.forward(WIDE, params, _wide_rows(10)[0]).shape == (10, 2)
+
+
+def test_the_forward_memory_check_runs_at_trace_time_inside_jit():
+    """Shapes are static under jit: the check costs nothing per call and still refuses."""
+    params = jaxnn.init_params(jax.random.key(0), WIDE)
+    f = jax.jit(jaxnn.forward, static_argnums=0)
+    with pytest.raises(ValueError, match=r"^a forward pass of 10000000 rows"):
+        jax.eval_shape(lambda x: f(WIDE, params, x),
+                       jax.ShapeDtypeStruct((10**7, 3), jnp.float32))
+    small = jaxnn.init_params(jax.random.key(0), NET)
+    np.testing.assert_allclose(f(NET, small, X), jaxnn.forward(NET, small, X), rtol=1e-6)
+    assert jax.vmap(lambda xi: jaxnn.forward(NET, small, xi))(X).shape == (5, 2)

@@ -68,6 +68,12 @@ BAD_INPUTS = [
     (lambda: O.adam(-1e-3), ValueError, r"learning_rate must be finite and > 0; got -0\.001"),
     (lambda: O.adam(float("nan")), ValueError, r"learning_rate must be finite and > 0; got nan"),
     (lambda: O.rmsprop(float("inf")), ValueError, r"learning_rate must be .* got inf"),
+    # Past float32's range without 64-bit mode: refused by name, not blamed on a schedule.
+    (lambda: O.adam(1e308), ValueError,
+     r"^learning_rate must be finite and > 0 in float32, the dtype of the optimizer's rate "
+     r"\(at most 3\.40282e\+38: JAX's 64-bit mode is off\); got 1e\+308\. Fix: pass a "
+     r"usable rate"),
+    (lambda: O.get("sgd", 4e38), ValueError, r"^learning_rate must be finite and > 0 in float32"),
     (lambda: O.sgd("fast"), TypeError, r"learning_rate must be a positive float or a schedule"),
     (lambda: O.sgd(True), TypeError, r"a schedule \(a callable count -> rate\); got bool True"),
     (lambda: O.momentum(0.1, beta=1.0), ValueError,
@@ -109,6 +115,12 @@ BAD_INPUTS = [
 def test_bad_input_raises_a_clear_error(build, error, message):
     with pytest.raises(error, match=message):
         build()
+
+
+def test_a_rate_past_float32_is_accepted_with_x64_for_float64_params(x64):
+    """With 64-bit mode on the rate's dtype follows the parameters: 1e300 is a float64
+    rate (fit refuses it for float32 parameters, tests/test_faults_numeric.py)."""
+    assert float(O.adam(1e300).init((jnp.ones(2, jnp.float64),)).learning_rate) == 1e300
 
 
 def test_adamw_mask_with_the_wrong_structure_is_rejected():

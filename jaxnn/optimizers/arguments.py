@@ -16,13 +16,18 @@ import numbers
 from collections.abc import Callable
 
 import jax
+import numpy as np
 
 from jaxnn import _checks
 from jaxnn.optimizers.base import Schedule
 
 
 def check_learning_rate(learning_rate) -> Schedule:
-    """The learning rate as a schedule ``count -> rate``; a number must be finite and > 0."""
+    """The learning rate as a schedule ``count -> rate``; a number must be finite and > 0,
+    and one JAX can hold: at most float32's largest value (3.4e38) with JAX's 64-bit mode
+    off, where every rate is float32 (``adam(1e308)`` would be an Inf rate, and NaN
+    parameters after the first step). With it on, the rate is in the parameters' widest
+    dtype, known only at ``init``: ``fit`` checks it there."""
     if callable(learning_rate):
         return learning_rate
     if _checks.traced(learning_rate):  # one run's rate in a sweep, checked before tracing
@@ -34,6 +39,14 @@ def check_learning_rate(learning_rate) -> Schedule:
             "learning_rate=jaxnn.schedules.constant(1e-3)")
     rate = _checks.real("learning_rate", learning_rate, minimum=0.0, strict=True,
                         fix="pass e.g. learning_rate=1e-3")
+    widest = jax.dtypes.canonicalize_dtype(np.float64)  # float32 without 64-bit mode
+    largest = float(np.finfo(widest).max)
+    if rate > largest:
+        mode = "" if widest == np.float64 else ": JAX's 64-bit mode is off"
+        raise _checks.value_error(
+            "learning_rate", f"finite and > 0 in {widest.name}, the dtype of the optimizer's "
+            f"rate (at most {largest:.6g}{mode})", repr(rate),
+            "pass a usable rate, e.g. learning_rate=1e-3 (rates above 10 usually diverge)")
     return lambda count: rate
 
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, backprop, inputs, privacy
+from jaxnn import _checks, backprop, inputs, memory, privacy
 from jaxnn import optimizers as optim
 from jaxnn.network import (
     Network,
@@ -145,6 +145,42 @@ def check_batch_shapes(net: Network, params, x, y, what: str) -> None:
     inputs.check_y(net, y, xb.shape[0], False, xb.dtype)
 
 
+def check_memory(net: Network, x, batch_size: int, dp, x_val, runs: int = 1,
+                 who: str = "fit") -> None:
+    """One step (per-example gradients with DP-SGD) and one chunk of evaluation fit, for
+    each of ``runs`` runs trained side by side (``fit_many``)."""
+    step = (memory.per_example_bytes if dp is not None else memory.gradient_bytes)(
+        net, batch_size, x.dtype)
+    rows = min(max(x.shape[0], 0 if x_val is None else x_val.shape[0]), EVAL_CHUNK)
+    memory.check(lambda: f"{who}: {f'{runs} runs of ' if runs > 1 else ''}a step of "
+                 f"{batch_size} rows{' (per-example gradients)' if dp else ''} and the "
+                 f"evaluation of {rows} rows at once through a "
+                 f"{'-'.join(map(str, net.sizes))} network",
+                 runs * (step + memory.activation_bytes(net, rows, x.dtype)), None,
+                 f"a smaller batch_size or network{', or fewer runs per call' if runs > 1 else ''}")
+
+
+def check_start_rate(opt_state) -> None:
+    """A fresh optimizer state's rate (``schedule(0)`` in the parameters' compute dtype;
+    one per run in ``fit_many``) is finite: with JAX's 64-bit mode on, ``adam(1e308)`` is a
+    valid float64 rate that float32 parameters' state holds as Inf. A ValueError naming
+    the learning rate, rather than a divergence blamed on the schedule later."""
+    if isinstance(opt_state, optim.TransformationState):
+        return  # an optax rate is unknown (NaN by design)
+    rate = optim.learning_rate(opt_state)
+    if not inputs.is_concrete(rate) or bool(np.all(np.isfinite(np.asarray(rate)))):
+        return
+    dtype, rates = jnp.dtype(rate.dtype), np.ravel(np.asarray(rate))
+    bad = int(np.flatnonzero(~np.isfinite(rates))[0])
+    raise _checks.value_error(
+        "the learning rate" + (f" of run {bad}" if np.ndim(rate) else ""),
+        f"finite in {dtype.name}, the dtype of the optimizer's rate for these parameters (at "
+        f"most {float(jnp.finfo(dtype).max):.6g})",
+        f"{rates[bad]} after opt.init (the rate given overflows it)",
+        f"pass a rate {dtype.name} can hold, e.g. learning_rate=1e-3, or parameters of a "
+        "wider dtype")
+
+
 def divisor_at_most(n: int, limit: int) -> int:
     """The largest divisor of n that is ≤ limit (at least 1)."""
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
@@ -248,20 +284,23 @@ def with_l2(gradient, l2):
     return regularised
 
 
-def check_train_targets(net: Network, y, n: int) -> Array:
-    """Targets kept as they are (labels stay int32 to save memory), validated."""
-    if not hasattr(y, "shape"):
-        y = np.asarray(y)
-    inputs.check_y(net, y, n, False, jnp.float32)  # shapes, label range, NaN — raises
+def check_train_targets(net: Network, y, n: int, dtype) -> Array:
+    """Targets kept as they are (labels stay int32 to save memory), validated: shapes,
+    label range, and float targets NaN/Inf-free in ``dtype``, the parameters' dtype, which
+    the epoch casts them to (float32 1e5 is Inf in float16). Another library's array is
+    read through NumPy, as :func:`jaxnn.inputs.check_y` reads it."""
+    y = inputs.as_array("y", y)
+    inputs.check_y(net, y, n, False, dtype)  # shapes, label range, NaN — raises
     if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:  # labels (bool: 0/1)
         return jnp.asarray(y, jnp.int32)
     return jnp.asarray(y)
 
 
 def check_data(net: Network, params: Params, data, name: str):
-    """A training or validation pair ``(x, y)``: ``x: (n, n_0)`` non-empty, in the
-    parameters' dtype; ``y`` targets or labels (kept as int32 labels); errors prefixed with
-    ``name``."""
+    """A training or validation pair ``(x, y)`` as ``fit`` and ``fit_many`` take it:
+    ``x: (n, n_0)`` non-empty, in the parameters' dtype; ``y`` targets (checked in that
+    dtype) or labels (kept as int32); both moved to the parameters' device. Every error,
+    ValueError or TypeError, is prefixed with ``name``."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(
             f"{name} must be a pair (x, y); got {type(data).__name__}. Fix: {name}=(x, y)."
@@ -269,12 +308,12 @@ def check_data(net: Network, params: Params, data, name: str):
     x, y = data
     try:
         x, _ = inputs.check_x(net, x, params)
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"{name}: x must be a non-empty batch (n, {net.n_in}).")
-    try:
-        y = check_train_targets(net, y, x.shape[0])
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
-    return x, y
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(f"x must be a non-empty batch (n, {net.n_in}).")
+        y = check_train_targets(net, y, x.shape[0], x.dtype)
+    except (ValueError, TypeError) as e:
+        if str(e).startswith(f"{name}: "):
+            raise
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{name}: {e}") from None
+    like = params[0].W
+    return inputs.to_device_of(x, like), inputs.to_device_of(y, like)

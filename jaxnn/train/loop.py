@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, inputs, memory, network, privacy
+from jaxnn import _checks, inputs, network, privacy
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
 from jaxnn.train import core, parallel
@@ -76,39 +76,9 @@ def evaluate(net: Network, params: Params, x, y) -> dict[str, float]:
     """
     params = inputs.check_params(net, params)
     x, _ = inputs.check_x(net, x, params)
-    y = inputs.to_device_of(core.check_train_targets(net, y, x.shape[0]), x)
+    y = inputs.to_device_of(core.check_train_targets(net, y, x.shape[0], x.dtype), x)
     cost, acc = jax.jit(core.evaluate_in_chunks, static_argnums=0)(net, params, x, y)
     return {"cost": float(cost), "accuracy": float(acc)}
-
-
-def _check_pair(net: Network, params, data, name: str):
-    """:func:`jaxnn.train.core.check_data`, every error prefixed with ``name`` (TypeErrors
-    too), and the arrays moved to the parameters' device."""
-    try:
-        x, y = core.check_data(net, params, data, name)
-    except TypeError as e:
-        if str(e).startswith(name):
-            raise
-        raise TypeError(f"{name}: {e}") from None
-    if jnp.issubdtype(y.dtype, jnp.floating) and y.dtype != x.dtype:  # as the epoch casts y
-        try:
-            inputs.check_y(net, y, x.shape[0], False, x.dtype)
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
-    like = params[0].W
-    return inputs.to_device_of(x, like), inputs.to_device_of(y, like)
-
-
-def _check_memory(net: Network, x, batch_size: int, dp, x_val) -> None:
-    """One step (per-example gradients with DP-SGD) and one chunk of evaluation fit."""
-    step = (memory.per_example_bytes if dp is not None else memory.gradient_bytes)(
-        net, batch_size, x.dtype)
-    rows = min(max(x.shape[0], 0 if x_val is None else x_val.shape[0]), core.EVAL_CHUNK)
-    memory.check(f"fit: a step of {batch_size} rows{' (per-example gradients)' if dp else ''}"
-                 f" and the evaluation of {rows} rows at once through a "
-                 f"{'-'.join(map(str, net.sizes))} network",
-                 step + memory.activation_bytes(net, rows, x.dtype), None,
-                 "a smaller batch_size or network")
 
 
 def _check_history(history, start_epoch: int) -> list[dict]:
@@ -194,7 +164,7 @@ def fit(
     _checks.one_of("grad", grad, core.GRADS)
     epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
     batch_size = _checks.integer("batch_size", batch_size, minimum=1, fix="e.g. batch_size=32")
-    x, y = _check_pair(net, params, train, "train")
+    x, y = core.check_data(net, params, train, "train")
     n = x.shape[0]
     if batch_size > n:
         raise ValueError(
@@ -202,7 +172,7 @@ def fit(
             f"batch_size ≤ {n}."
         )
     if validation is not None:
-        x_val, y_val = _check_pair(net, params, validation, "validation")
+        x_val, y_val = core.check_data(net, params, validation, "validation")
     else:
         x_val = y_val = None
     if patience is not None:
@@ -216,7 +186,7 @@ def fit(
         )
     key = inputs.check_key(key)
     history = _check_history(history, start_epoch)
-    _check_memory(net, x, batch_size, dp, x_val)
+    core.check_memory(net, x, batch_size, dp, x_val)
     if on_epoch is not None and not callable(on_epoch):
         raise TypeError(
             f"on_epoch must be a function on_epoch(epoch, params, opt_state, record) or None; "
@@ -224,6 +194,7 @@ def fit(
         )
     if opt_state is None:
         opt_state = opt.init(params)
+        core.check_start_rate(opt_state)
 
     if dp is not None:
         if not isinstance(dp, privacy.DPSGD):

@@ -114,6 +114,22 @@ def _check_hyperparams(hyperparams, K: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _in_dtype(name: str, values: np.ndarray, dtype) -> jax.Array:
+    """One hyper-parameter's K values in the parameters' dtype, each still finite there
+    (``learning_rate=1e300`` is Inf in float32: the run would diverge at its first step)."""
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = np.asarray(values).astype(dtype)
+    bad = np.flatnonzero(~np.isfinite(cast))
+    if bad.size:
+        k = int(bad[0])
+        raise _checks.value_error(
+            f"hyperparams[{name!r}][{k}]", f"finite in the parameters' dtype {dtype.name} (at "
+            f"most {float(jnp.finfo(dtype).max):.6g})", repr(float(values[k])),
+            f"a value {dtype.name} can hold, or parameters of a wider dtype")
+    return jnp.asarray(cast)
+
+
 def _optimizer_maker(opt, hyper: dict[str, np.ndarray], K: int) -> Callable:
     """``make(values) -> Optimizer`` for one run, after building every run's optimizer
     once with concrete values (so each value is checked) and checking they are one kind."""
@@ -173,6 +189,8 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
             _checks.real("hyperparams['l2']", float(value), minimum=0.0, fix="λ ≥ 0")
     make_opt = _optimizer_maker(opt, hyper, K)
     one = jax.tree.map(lambda leaf: leaf[0], params)
+    # The checks fit makes: foreign arrays read, targets in the parameters' dtype, labels in
+    # range, the arrays moved to the parameters' device; errors prefixed with the pair.
     x, y = core.check_data(net, one, train, "train")
     n = x.shape[0]
     n, batch_size = steps.check_epoch_sizes(n, batch_size)
@@ -183,8 +201,9 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         patience = _checks.integer("patience", patience, minimum=1, fix="e.g. patience=5")
         if validation is None:
             raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
+    core.check_memory(net, x, batch_size, None, x_val, runs=K, who="fit_many")
     dtype = one[0].W.dtype
-    values = {name: jnp.asarray(v, dtype) for name, v in hyper.items()}
+    values = {name: _in_dtype(name, v, dtype) for name, v in hyper.items()}
 
     def one_run_init(p, vals):
         return make_opt(vals).init(p)
@@ -195,6 +214,7 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         return run(p, state, x, y, key, x_val, y_val)
 
     opt_state = jax.vmap(one_run_init)(params, values)
+    core.check_start_rate(opt_state)
     epoch = jax.jit(jax.vmap(one_run_epoch, in_axes=(0, 0, 0, 0, None, None, None, None)))
     fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
     t0 = time.perf_counter()
