@@ -50,6 +50,37 @@ def test_runs_equal_separate_fits_float64(x64, grad):
     assert many.stopped == ("completed",) * 4
 
 
+def test_shared_order_runs_equal_fits_with_the_first_key_float64(x64):
+    """order="shared": every run takes keys[0]'s minibatch order and dropout masks, so run k
+    is fit(params[k], key=keys[0]); runs still differ in their start and learning rate."""
+    net = jaxnn.mlp((4, 6, 3), hidden="relu", output="softmax", cost="cross_entropy",
+                    dropout=0.3)
+    x, y = _blobs(dtype=np.float64)
+    keys = jax.random.split(jax.random.key(5), 3)
+    params = _stack(keys, net, jnp.float64)
+    rates = [0.05, 0.1, 0.2]
+    many = train.fit_many(net, params, lambda learning_rate: optimizers.sgd(learning_rate),
+                          (x, y), epochs=2, batch_size=8, keys=keys, order="shared",
+                          hyperparams={"learning_rate": rates})
+    for k, rate in enumerate(rates):
+        one = jax.tree.map(lambda leaf, k=k: leaf[k], params)
+        ref = train.fit(net, one, optimizers.sgd(rate), (x, y), epochs=2, batch_size=8,
+                        key=keys[0])
+        _close(jax.tree.map(lambda leaf, k=k: leaf[k], many.params), ref.params, 1e-10)
+    own = train.fit(net, jax.tree.map(lambda leaf: leaf[1], params), optimizers.sgd(rates[1]),
+                    (x, y), epochs=2, batch_size=8, key=keys[1])
+    assert not np.allclose(own.params[0].W, many.params[0].W[1])  # the order did change
+
+
+def test_an_unknown_order_is_refused():
+    keys = jax.random.split(jax.random.key(0), 2)
+    x, y = _blobs()
+    with pytest.raises(ValueError, match=r"order must be one of per_run, shared; "
+                                         r"got 'random'"):
+        train.fit_many(NET, _stack(keys, NET), optimizers.sgd(0.1), (x, y), epochs=1,
+                       batch_size=8, keys=keys, order="random")
+
+
 def test_per_run_learning_rates_and_l2_equal_separate_fits_float64(x64):
     x, y = _blobs(dtype=np.float64)
     keys = jax.random.split(jax.random.key(0), 3)

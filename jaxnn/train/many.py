@@ -154,9 +154,13 @@ def _optimizer_maker(opt, hyper: dict[str, np.ndarray], K: int) -> Callable:
     return lambda values: steps.check_opt(opt(**{name: values[name] for name in opt_names}))
 
 
+ORDERS = ("per_run", "shared")  # the minibatch orders fit_many offers (``order=``)
+
+
 def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_size: int, keys,
              grad: str = "manual", validation=None, patience: int | None = None,
-             hyperparams: dict | None = None, progress: bool = False) -> ManyResult:
+             hyperparams: dict | None = None, order: str = "per_run",
+             progress: bool = False) -> ManyResult:
     """Train K runs together in one compiled program (see the module docstring).
 
     Args:
@@ -170,10 +174,18 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
       keys: K PRNG keys (``jax.random.split(key, K)``); run k shuffles epoch e with
         ``fold_in(keys[k], e)``.
       hyperparams: ``{name: K values}`` (see the module docstring), or ``None``.
+      order: ``"per_run"`` (each run its own minibatch order and dropout masks, from its
+        key) or ``"shared"``: every run takes the order and masks of ``keys[0]``, so run k
+        is ``fit(net, params[k], opt_k, train, ..., key=keys[0])`` and the runs differ only
+        in their initial parameters and hyper-parameters. One minibatch then feeds all K
+        runs: the first layer's products (Z¹ = X W¹ᵀ and BP4's Δ¹ᵀ X) become one wide
+        matrix product over the K runs instead of K small ones (measured in
+        ``experiments.sweep_benchmark``).
     Returns:
       a :class:`ManyResult`.
     """
     check_net(net)
+    shared = _checks.one_of("order", order, ORDERS) == "shared"
     K = _num_runs(keys)
     if K < 1:
         raise ValueError(_checks.message("the number of runs K", "at least 1", "K = 0",
@@ -215,8 +227,13 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
 
     opt_state = jax.vmap(one_run_init)(params, values)
     core.check_start_rate(opt_state)
-    epoch = jax.jit(jax.vmap(one_run_epoch, in_axes=(0, 0, 0, 0, None, None, None, None)))
-    fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+    epoch = jax.jit(jax.vmap(one_run_epoch, in_axes=(0, 0, None if shared else 0, 0, None,
+                                                     None, None, None)))
+    if shared:  # the epoch's key of keys[0], unbatched: one minibatch order for all runs
+        keys = keys[0]
+        fold = jax.jit(jax.random.fold_in)
+    else:
+        fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
     t0 = time.perf_counter()
     compiled = epoch.lower(params, opt_state, fold(keys, 0), values, x, y, x_val,
                            y_val).compile()
