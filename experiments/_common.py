@@ -129,3 +129,17 @@ def make_main(name: str, claim: str, run: Callable[..., Result]):
 
 def exit_with(main) -> None:
     sys.exit(main())
+
+
+def mean_std(values) -> dict:
+    """Seed statistics of one measured quantity: ``{"per_seed": the K values, "mean": their
+    mean, "std": their sample standard deviation (ddof = 1; 0.0 for a single value)}``."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    return {"per_seed": v.tolist(), "mean": float(v.mean()),
+            "std": float(v.std(ddof=1)) if v.size > 1 else 0.0}
+
+
+def one_std_above(a: dict, b: dict) -> bool:
+    """``mean_a − std_a > mean_b + std_b`` (two :func:`mean_std` dicts): a's one-std band
+    lies wholly above b's."""
+    return bool(a["mean"] - a["std"] > b["mean"] + b["std"])

@@ -17,19 +17,30 @@ Three parts:
    one-leaf pytree) with the hand-written gradient ∇J = (h₁w₁, h₂w₂), checked against
    ``jax.grad``. Measured: the steps to J ≤ 10⁻³, the number of sign changes of w₂ before
    that (the zig-zag across the valley), and for RMSprop and Adam the per-coordinate
-   effective learning rate α/(√Ŝᵢ + ε) read from the optimizer state.
+   effective learning rate α/(√Ŝᵢ + ε) read from the optimizer state. Full-batch descent
+   from a fixed start has no randomness: one run, the same in every seed.
 2. **Batch vs mini-batch vs stochastic** gradient descent on the bundled digits: the same
    784-30-10 network (sigmoid hidden, softmax + cross entropy), the same learning rate,
-   the same number of epochs, with batch sizes 4,000 (the whole set), 32 and 1. Measured:
-   the cost on the whole training set after every epoch, seconds per epoch (from
-   :func:`jaxnn.train.fit`, one compiled ``lax.scan`` per epoch), and the noise of the
-   per-update minibatch cost (from :func:`jaxnn.train.make_step`): the fraction of updates
-   after which it went up.
+   the same number of epochs, with batch sizes 4,000 (the whole set), 32 and 1, each from
+   :data:`SEEDS` seeds (5 in full mode) trained together by :func:`jaxnn.train.fit_many`
+   (one compiled program per batch size). Seed k initialises from ``fold_in(key_k, 0)``
+   and shuffles with ``fold_in(key_k, 1)`` for every batch size and optimizer. Measured:
+   the cost on the whole training set after every epoch, seconds per epoch of the
+   program (all seeds together), and the noise of the per-update minibatch cost (a
+   compiled ``lax.scan`` of BP1–BP4 steps, ``vmap``-ed over the seeds): the fraction of
+   updates after which it went up.
 3. **Learning curves of every optimizer** (sgd, momentum, nesterov, rmsprop, adam, adamw)
-   on the same network and batch size 32.
+   on the same network and batch size 32, one ``fit_many`` per optimizer (the kinds have
+   different states) over the same seeds; mean ± one std over the seeds in the figures.
 
-Quick mode: 2,000 digits, 3 epochs, 300 per-update costs (none for batch 1), and only sgd
-(part 2's mini-batch run) in part 3; the autodiff run is full mode only.
+**The rule** (:data:`RULE`): the valley's three checks as measured; on the digits each
+comparison is judged on the seed statistics: mini-batch's final training cost one
+standard deviation (sample, ddof = 1) below batch's, its uphill fraction one std above
+batch's, stochastic's seconds per epoch one std above mini-batch's (std over epochs 2…E),
+and every optimizer halving the initial training cost in every seed.
+
+Quick mode: 2 seeds, 2,000 digits, 3 epochs, 300 per-update costs (none for batch 1), and
+only sgd (part 2's mini-batch run) in part 3; the autodiff run is full mode only.
 
 Momentum here is the maths.md cheat sheet's exponentially weighted form
 V = βV + (1 − β)g, W = W − αV: at the same α its long-run step along a constant gradient
@@ -44,10 +55,17 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxnn
-from experiments._common import Result, exit_with, make_main, pyplot
-from jaxnn import data, schedules
+from experiments._common import (
+    Result,
+    exit_with,
+    make_main,
+    mean_std,
+    one_std_above,
+    pyplot,
+)
+from jaxnn import backprop, data, schedules
 from jaxnn import optimizers as optim
-from jaxnn.train import evaluate, fit, make_step
+from jaxnn.train import evaluate, fit_many
 
 NAME = "optimizers"
 CLAIM = (
@@ -144,27 +162,47 @@ def valley_stats(path: np.ndarray) -> dict:
 
 SIZES = (784, 30, 10)
 DIGITS_LR = 0.5
+SEEDS = {"full": 5, "quick": 2}
+RULE = (
+    "held when, on the valley (deterministic: no seed enters, one run), momentum reaches "
+    "J ≤ 1e-3 in fewer steps and with fewer sign changes of w₂ than gradient descent and "
+    "RMSprop's and Adam's flat/steep effective-rate ratio exceeds 1.5; and on the digits, "
+    "over the seeds (mean and sample std, ddof = 1): mini-batch's final training cost is "
+    "one std below batch's (mean + std < mean − std), mini-batch's fraction of uphill "
+    "updates one std above batch's, stochastic's seconds per epoch (all seeds in one "
+    "program, over epochs 2…E) one std above mini-batch's, and every optimizer's final "
+    "training cost below half the initial one in every seed"
+)
 
 
 def digits_net():
     return jaxnn.mlp(SIZES, hidden="sigmoid", output="softmax", cost="cross_entropy")
 
 
-def per_update_costs(net, params, opt, x, y, batch_size: int, updates: int, seed: int):
-    """The minibatch cost J of each of the first ``updates`` updates (make_step, one call
-    per update, shuffled like an epoch)."""
-    step = make_step(net, opt)
-    # Fresh device buffers: make_step donates (deletes) the params and state it is given.
-    params = jax.tree.map(lambda a: jax.device_put(np.asarray(a)), params)
-    state = opt.init(params)
-    order = np.random.default_rng(seed).permutation(x.shape[0])
-    xs, ys = x[order], y[order]  # host arrays: slicing them compiles nothing
-    costs = []
-    for k in range(updates):
-        i = (k * batch_size) % (x.shape[0] - batch_size + 1)
-        params, state, metrics = step(params, state, xs[i : i + batch_size], ys[i : i + batch_size])
-        costs.append(metrics["cost"])
-    return np.asarray(jax.device_get(costs), np.float64)
+def per_update_costs(net, params, lr: float, x, y, batch_size: int, updates: int, keys):
+    """``(K, updates)``: the minibatch cost J of each of the first ``updates`` SGD updates
+    of each seed, one compiled ``lax.scan`` of hand-written gradients
+    (``backprop.value_and_grad``) ``vmap``-ed over the seeds; seed k takes its examples in
+    the order of one permutation by ``keys[k]``, cycled, from ``params[k]``."""
+    n = x.shape[0]
+    opt = optim.sgd(lr)
+    x, y = jnp.asarray(x), jnp.asarray(y)
+
+    def one_seed(p, key):
+        order = jax.random.permutation(key, n)
+
+        def step(carry, t):
+            p, state = carry
+            idx = jax.lax.dynamic_slice(order, ((t * batch_size) % (n - batch_size + 1),),
+                                        (batch_size,))
+            J, grads = backprop.value_and_grad(net, p, x[idx], y[idx])  # BP1–BP4
+            p, state = opt.update(grads, state, p)
+            return (p, state), J
+
+        _, Js = jax.lax.scan(step, (p, opt.init(p)), jnp.arange(updates))
+        return Js
+
+    return np.asarray(jax.jit(jax.vmap(one_seed))(params, keys), np.float64)
 
 
 def noise(costs: np.ndarray) -> dict:
@@ -174,10 +212,30 @@ def noise(costs: np.ndarray) -> dict:
     return {"uphill_fraction": float(np.mean(ratios > 0)), "log_step_std": float(np.std(ratios))}
 
 
+def seed_noise(curves: np.ndarray) -> dict:
+    """:func:`noise` of each seed's curve (rows of ``curves``), as seed statistics."""
+    per_seed = [noise(c) for c in curves]
+    return {k: mean_std([p[k] for p in per_seed]) for k in ("uphill_fraction", "log_step_std")}
+
+
+def epoch_seconds(history) -> dict:
+    """Seconds per epoch of one ``fit_many`` program (all seeds together) over epochs 2…E
+    (the first also pays for dispatch warm-up): ``{"per_epoch", "mean", "std"}``."""
+    secs = [h["seconds"] for h in history[1:]] or [history[0]["seconds"]]
+    stats = mean_std(secs)
+    return {"per_epoch": stats.pop("per_seed"), **stats}
+
+
+def curves_of(r, key: str = "val_cost") -> np.ndarray:
+    """``(K, E)`` of one per-epoch metric of a ``fit_many`` result (every run completed)."""
+    assert all(s == "completed" for s in r.stopped), r.stopped
+    return np.asarray([[h[key] for h in hist] for hist in r.histories], np.float64)
+
+
 def run(quick: bool, seed: int) -> Result:
     key = jax.random.key(seed)
 
-    # --- Part 1: the valley.
+    # --- Part 1: the valley (deterministic: no seed enters).
     w_probe = jnp.asarray([0.3, -0.7], jnp.float32)
     grad_check = float(jnp.max(jnp.abs(valley_grad(w_probe) - jax.grad(valley_cost)(w_probe))))
     valley, paths, eff_rates = {}, {}, {}
@@ -211,58 +269,73 @@ def run(quick: bool, seed: int) -> Result:
         for k in ("RMSprop", "Adam")
     )
 
-    # --- Part 2: batch vs mini-batch vs stochastic on the digits.
+    # --- Part 2: batch vs mini-batch vs stochastic on the digits, every seed.
     mnist = data.load_mnist()
     if quick:
         n_train, epochs, noise_updates = 2000, 3, 300
     else:
         n_train, epochs, noise_updates = 4000, 12, 2000
+    n_seeds = SEEDS["quick" if quick else "full"]
     x, y = mnist.x_train[:n_train], mnist.y_train[:n_train]
     net = digits_net()
-    params0 = jaxnn.init_params(key, net, "lecun_normal")
+    keys = jax.random.split(key, n_seeds)
+    params0 = jax.vmap(lambda k: jaxnn.init_params(jax.random.fold_in(k, 0), net,
+                                                   "lecun_normal"))(keys)
+    shuffle_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+
+    def seed_params(params, k):
+        return jax.tree.map(lambda a: a[k], params)
+
+    def test_accuracy(params):
+        return mean_std([evaluate(net, seed_params(params, k), mnist.x_test,
+                                  mnist.y_test)["accuracy"] for k in range(n_seeds)])
+
+    def train(opt, batch_size, grad="manual"):
+        return fit_many(net, params0, opt, (x, y), epochs=epochs, batch_size=batch_size,
+                        keys=shuffle_keys, validation=(x, y), grad=grad)
+
     batch_sizes = {"batch": n_train, "mini-batch": 32, "stochastic": 1}
-    regimes, runs = {}, {}
+    regimes, runs, update_curves = {}, {}, {}
     for label, bs in batch_sizes.items():
-        r = fit(net, params0, optim.sgd(DIGITS_LR), (x, y), epochs=epochs, batch_size=bs,
-                key=jax.random.fold_in(key, 1), validation=(x, y))
+        r = train(optim.sgd(DIGITS_LR), bs)
         runs[label] = r
-        # The first epoch also pays for the jit dispatch warm-up: average the others.
-        secs = [h["seconds"] for h in r.history[1:]] or [r.history[0]["seconds"]]
-        if bs == n_train:  # one update per epoch: fit's train_cost is the per-update cost
-            curve = np.asarray([h["train_cost"] for h in r.history], np.float64)
+        costs = curves_of(r)
+        if bs == n_train:  # one update per epoch: fit_many's train_cost is its cost
+            curves = curves_of(r, "train_cost")
         elif bs == 32 or not quick:
-            curve = per_update_costs(net, params0, optim.sgd(DIGITS_LR), x, y, bs,
-                                     noise_updates, seed)
+            curves = per_update_costs(net, params0, DIGITS_LR, x, y, bs, noise_updates,
+                                      shuffle_keys)
         else:  # quick mode leaves out the stochastic curve (one more compile)
-            curve = None
+            curves = None
+        update_curves[label] = curves
         regimes[label] = {
             "batch_size": bs,
             "updates_per_epoch": n_train // bs,
-            "seconds_per_epoch": float(np.mean(secs)),
-            "train_cost_per_epoch": [h["val_cost"] for h in r.history],
-            "final_train_cost": r.history[-1]["val_cost"],
-            "final_test_accuracy": evaluate(net, r.params, mnist.x_test, mnist.y_test)["accuracy"],
-            "per_update_cost": curve,
-            "noise": None if curve is None else noise(curve),
+            "seconds_per_epoch_all_seeds": epoch_seconds(r.histories[0]),
+            "train_cost_per_epoch_mean": costs.mean(axis=0),
+            "train_cost_per_epoch_std": costs.std(axis=0, ddof=1),
+            "final_train_cost": mean_std(costs[:, -1]),
+            "final_test_accuracy": test_accuracy(r.params),
+            "noise": None if curves is None else seed_noise(curves),
         }
     b, mb, st = regimes["batch"], regimes["mini-batch"], regimes["stochastic"]
-    minibatch_lower = mb["final_train_cost"] < b["final_train_cost"]
-    minibatch_noisier = mb["noise"]["uphill_fraction"] > b["noise"]["uphill_fraction"]
-    stochastic_slower = st["seconds_per_epoch"] > mb["seconds_per_epoch"]
+    minibatch_lower = one_std_above(b["final_train_cost"], mb["final_train_cost"])
+    minibatch_noisier = one_std_above(mb["noise"]["uphill_fraction"],
+                                      b["noise"]["uphill_fraction"])
+    stochastic_slower = one_std_above(st["seconds_per_epoch_all_seeds"],
+                                      mb["seconds_per_epoch_all_seeds"])
 
-    # The same mini-batch run with autodiff's gradient instead of BP1–BP4 (full mode).
+    # The same mini-batch seeds with autodiff's gradient instead of BP1–BP4 (full mode).
     autodiff = None
     if not quick:
-        r_ad = fit(net, params0, optim.sgd(DIGITS_LR), (x, y), epochs=epochs, batch_size=32,
-                   key=jax.random.fold_in(key, 1), validation=(x, y), grad="autodiff")
-        manual_costs = np.asarray(mb["train_cost_per_epoch"])
-        ad_costs = np.asarray([h["val_cost"] for h in r_ad.history])
+        ad_costs = curves_of(train(optim.sgd(DIGITS_LR), 32, grad="autodiff"))
         autodiff = {
-            "final_train_cost": float(ad_costs[-1]),
-            "max_abs_cost_difference_vs_manual": float(np.max(np.abs(ad_costs - manual_costs))),
+            "final_train_cost": mean_std(ad_costs[:, -1]),
+            "max_abs_cost_difference_vs_manual_any_seed_epoch": float(
+                np.max(np.abs(ad_costs - curves_of(runs["mini-batch"])))),
         }
 
-    # --- Part 3: every optimizer, batch 32.
+    # --- Part 3: every optimizer, batch 32, every seed (one fit_many per kind).
     opt_settings = {
         "sgd": {"lr": DIGITS_LR},
         "momentum": {"lr": DIGITS_LR, "beta": 0.9},
@@ -273,20 +346,25 @@ def run(quick: bool, seed: int) -> Result:
     }
     if quick:
         opt_settings = {"sgd": opt_settings["sgd"]}  # part 2's mini-batch run, reused
+    initial = mean_std([evaluate(net, seed_params(params0, k), x, y)["cost"]
+                        for k in range(n_seeds)])
     curves = {}
     for name, hp in opt_settings.items():
         if name == "sgd":
-            r = runs["mini-batch"]  # the same run as part 2's mini-batch
+            r = runs["mini-batch"]  # the same runs as part 2's mini-batch
         else:
             extra = {k: v for k, v in hp.items() if k != "lr"}
-            r = fit(net, params0, optim.get(name, hp["lr"], **extra), (x, y), epochs=epochs,
-                    batch_size=32, key=jax.random.fold_in(key, 1), validation=(x, y))
+            r = train(optim.get(name, hp["lr"], **extra), 32)
+        costs = curves_of(r)
         curves[name] = {
-            "train_cost_per_epoch": [h["val_cost"] for h in r.history],
-            "final_test_accuracy": evaluate(net, r.params, mnist.x_test, mnist.y_test)["accuracy"],
+            "train_cost_per_epoch_mean": costs.mean(axis=0),
+            "train_cost_per_epoch_std": costs.std(axis=0, ddof=1),
+            "final_train_cost": mean_std(costs[:, -1]),
+            "final_test_accuracy": test_accuracy(r.params),
+            "halves_the_cost_per_seed": [
+                bool(c < 0.5 * c0) for c, c0 in zip(costs[:, -1], initial["per_seed"])],
         }
-    initial_cost = evaluate(net, params0, x, y)["cost"]
-    all_learn = all(c["train_cost_per_epoch"][-1] < 0.5 * initial_cost for c in curves.values())
+    all_learn = all(all(c["halves_the_cost_per_seed"]) for c in curves.values())
 
     held = bool(momentum_faster and momentum_damps and adaptive and minibatch_lower
                 and minibatch_noisier and stochastic_slower and all_learn)
@@ -301,6 +379,7 @@ def run(quick: bool, seed: int) -> Result:
             "steps": VALLEY_STEPS,
             "optimizers": {k: v[1] for k, v in valley_optimizers().items()},
             "adaptive_ratio_threshold": ADAPTIVE_RATIO,
+            "seeds": "none: full-batch descent from a fixed start is deterministic",
         },
         "digits": {
             "data": "bundled MNIST sample",
@@ -312,40 +391,58 @@ def run(quick: bool, seed: int) -> Result:
             "batch_sizes": batch_sizes,
             "per_update_cost_curve_updates": noise_updates,
             "optimizers": opt_settings,
+            "seeds": n_seeds,
+            "seed_keys": f"jax.random.split(jax.random.key({seed}), {n_seeds}); seed k "
+                         "initialises with fold_in(key_k, 0), shuffles with "
+                         "fold_in(key_k, 1), the same for every batch size and optimizer",
+            "training": "jaxnn.train.fit_many: one program per batch size / optimizer, "
+                        "over the seeds",
         },
+        "seeds": n_seeds,
+        "held_if": RULE,
         "seed": seed,
         "quick": quick,
     }
     results = {
+        "rule": RULE,
+        "seeds": n_seeds,
         "valley": {
             "gradient_check_max_abs_vs_jax_grad": grad_check,
             **{k: {kk: vv for kk, vv in v.items() if kk != "costs"} for k, v in valley.items()},
             "rmsprop_constant_lr": valley_rmsprop_constant,
         },
-        "batch_sizes": {k: {kk: vv for kk, vv in v.items() if kk != "per_update_cost"}
-                        for k, v in regimes.items()},
+        "batch_sizes": regimes,
         "minibatch_autodiff": autodiff,
         "optimizer_curves": curves,
-        "initial_train_cost": initial_cost,
+        "initial_train_cost": initial,
         "checks": {
             "momentum_fewer_steps_than_gd": momentum_faster,
             "momentum_fewer_w2_sign_changes": momentum_damps,
             "rmsprop_adam_flat_direction_larger_step": adaptive,
-            "minibatch_lower_cost_than_batch": minibatch_lower,
-            "minibatch_noisier_than_batch": minibatch_noisier,
-            "stochastic_slower_per_epoch_than_minibatch": stochastic_slower,
-            "every_optimizer_halves_the_cost": all_learn,
+            "minibatch_lower_cost_than_batch_by_one_std": minibatch_lower,
+            "minibatch_noisier_than_batch_by_one_std": minibatch_noisier,
+            "stochastic_slower_per_epoch_than_minibatch_by_one_std": stochastic_slower,
+            "every_optimizer_halves_the_cost_every_seed": all_learn,
         },
     }
+
+    def pm(s, digits=3):
+        return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+
     summary = (
-        f"Valley (κ = 50): momentum reaches J ≤ {TARGET_J:g} in {mom['steps_to_target']} steps "
-        f"vs gradient descent's {gd['steps_to_target']}, flipping w₂'s sign "
-        f"{mom['w2_sign_changes_before_target']} times vs {gd['w2_sign_changes_before_target']}. "
-        f"Digits, {epochs} epochs at η = {DIGITS_LR}: training cost {mb['final_train_cost']:.3f} "
-        f"(mini-batch 32) vs {b['final_train_cost']:.3f} (batch) vs "
-        f"{st['final_train_cost']:.3f} (stochastic); seconds per epoch "
-        f"{mb['seconds_per_epoch']:.3f} vs {b['seconds_per_epoch']:.3f} vs "
-        f"{st['seconds_per_epoch']:.3f}."
+        f"Valley (κ = 50, deterministic): momentum reaches J ≤ {TARGET_J:g} in "
+        f"{mom['steps_to_target']} steps vs gradient descent's {gd['steps_to_target']}, "
+        f"flipping w₂'s sign {mom['w2_sign_changes_before_target']} times vs "
+        f"{gd['w2_sign_changes_before_target']}. Digits, {epochs} epochs at η = {DIGITS_LR}, "
+        f"mean ± std over {n_seeds} seeds: training cost {pm(mb['final_train_cost'])} "
+        f"(mini-batch 32) vs {pm(b['final_train_cost'])} (batch) vs "
+        f"{pm(st['final_train_cost'])} (stochastic); cost rises after "
+        f"{pm(mb['noise']['uphill_fraction'], 2)} of mini-batch updates vs "
+        f"{pm(b['noise']['uphill_fraction'], 2)} of batch ones; seconds per epoch "
+        f"({n_seeds} seeds together) {pm(mb['seconds_per_epoch_all_seeds'])} vs "
+        f"{pm(b['seconds_per_epoch_all_seeds'])} vs {pm(st['seconds_per_epoch_all_seeds'])}; "
+        f"every optimizer halves the initial cost {pm(initial)} in every seed: "
+        f"{'yes' if all_learn else 'no'}."
     )
 
     ratios = [valley[k]["effective_lr_ratio_flat_over_steep_median_first_20"]
@@ -391,6 +488,15 @@ def run(quick: bool, seed: int) -> Result:
         fig.savefig(path, dpi=110)
         plt.close(fig)
 
+    def band(ax, xs, mean, std, color, label, **kw):
+        mean, std = np.asarray(mean), np.asarray(std)
+        ax.plot(xs, mean, "o-", ms=3, color=color, label=label, **kw)
+        ax.fill_between(xs, np.maximum(mean - std, 1e-6), mean + std, color=color, alpha=0.2,
+                        lw=0)
+
+    slowdown = (st["seconds_per_epoch_all_seeds"]["mean"]
+                / mb["seconds_per_epoch_all_seeds"]["mean"])
+
     def draw_batches(path):
         plt = pyplot()
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -398,41 +504,41 @@ def run(quick: bool, seed: int) -> Result:
         shown = 500  # updates drawn in the noise panel
         for label in ("stochastic", "mini-batch", "batch"):  # the smooth one on top
             r = regimes[label]
-            curve = r["per_update_cost"]
+            curve = update_curves[label]
             if curve is not None:
+                curve = curve[0]  # the first seed
                 k = min(len(curve), shown)
                 axes[2].semilogy(np.arange(1, k + 1), curve[:k], color=colors[label],
                                  lw=2.0 if label == "batch" else 0.7,
                                  alpha=0.5 if label == "stochastic" else 0.9,
                                  marker="o" if label == "batch" else None, ms=4,
                                  label=f"{label} (m = {r['batch_size']}): up after "
-                                 f"{100 * r['noise']['uphill_fraction']:.0f}% of updates")
+                                 f"{pm(r['noise']['uphill_fraction'], 2)} of updates")
+        ep = np.arange(1, epochs + 1)
         for label, r in regimes.items():
             c = colors[label]
-            ep = np.arange(1, epochs + 1)
-            axes[0].semilogy(ep, r["train_cost_per_epoch"], "o-", color=c,
-                             label=f"{label} (m = {r['batch_size']})")
-            t = np.cumsum([h["seconds"] for h in runs[label].history])
-            axes[1].semilogy(t, r["train_cost_per_epoch"], "o-", color=c,
-                             label=f"{label}: {r['seconds_per_epoch'] * 1e3:.0f} ms/epoch")
+            band(axes[0], ep, r["train_cost_per_epoch_mean"], r["train_cost_per_epoch_std"], c,
+                 f"{label} (m = {r['batch_size']}): {pm(r['final_train_cost'])}")
+            t = np.cumsum([h["seconds"] for h in runs[label].histories[0]])
+            band(axes[1], t, r["train_cost_per_epoch_mean"], r["train_cost_per_epoch_std"], c,
+                 f"{label}: {r['seconds_per_epoch_all_seeds']['mean'] * 1e3:.0f} ms/epoch")
+        for ax in axes[:2]:
+            ax.set_yscale("log")
+            ax.set_ylabel(f"cost on the whole training set (mean ± std, {n_seeds} seeds)")
         axes[0].set_xlabel("epoch")
-        axes[0].set_ylabel("cost on the whole training set")
         axes[0].set_title(f"Same epochs, same η = {DIGITS_LR}")
-        axes[1].set_xlabel("wall-clock seconds (compiled epochs)")
-        axes[1].set_ylabel("cost on the whole training set")
+        axes[1].set_xlabel(f"wall-clock seconds ({n_seeds} seeds in one compiled program)")
         axes[1].set_title("Same cost against time")
         axes[2].set_xlabel(f"update (first {shown}; batch has one per epoch)")
-        axes[2].set_ylabel("cost of the update's minibatch")
+        axes[2].set_ylabel("cost of the update's minibatch (first seed)")
         axes[2].set_title("Noise of the per-update cost")
         for ax in axes:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7)
         fig.suptitle(
-            f"After {epochs} epochs mini-batch reaches cost {mb['final_train_cost']:.3f} vs "
-            f"batch {b['final_train_cost']:.3f} (stochastic {st['final_train_cost']:.3f}); its "
-            f"minibatch cost rises after {100 * mb['noise']['uphill_fraction']:.0f}% of updates "
-            f"(batch {100 * b['noise']['uphill_fraction']:.0f}%); stochastic takes "
-            f"{st['seconds_per_epoch'] / mb['seconds_per_epoch']:.1f}× longer per epoch",
-            fontsize=10)
+            f"After {epochs} epochs mini-batch reaches cost {pm(mb['final_train_cost'])} vs "
+            f"batch {pm(b['final_train_cost'])} (stochastic {pm(st['final_train_cost'])}); "
+            f"stochastic takes {slowdown:.1f}× longer per epoch (mean ± std over {n_seeds} "
+            "seeds)", fontsize=10)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -441,19 +547,19 @@ def run(quick: bool, seed: int) -> Result:
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(8, 5))
         ep = np.arange(0, epochs + 1)
-        for name, c in curves.items():
+        for i, (name, c) in enumerate(curves.items()):
             hp = opt_settings[name]
-            ax.semilogy(ep, [initial_cost, *c["train_cost_per_epoch"]], "o-", ms=3,
-                        label=f"{name} (α = {hp['lr']:g}): test acc "
-                              f"{c['final_test_accuracy']:.3f}")
+            band(ax, ep, [initial["mean"], *c["train_cost_per_epoch_mean"]],
+                 [initial["std"], *c["train_cost_per_epoch_std"]], f"C{i}",
+                 f"{name} (α = {hp['lr']:g}): test acc {pm(c['final_test_accuracy'])}")
+        ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("cost on the whole training set")
+        ax.set_ylabel(f"cost on the whole training set (mean ± std, {n_seeds} seeds)")
         ax.legend(fontsize=8)
-        best = min(curves, key=lambda k: curves[k]["train_cost_per_epoch"][-1])
+        best = min(curves, key=lambda k: curves[k]["final_train_cost"]["mean"])
         ax.set_title(
             f"Every optimizer learns the digits (784-30-10, batch 32); lowest cost after "
-            f"{epochs} epochs: {best} {curves[best]['train_cost_per_epoch'][-1]:.3f}",
-            fontsize=10)
+            f"{epochs} epochs: {best} {pm(curves[best]['final_train_cost'])}", fontsize=10)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -7,6 +7,7 @@ also check that the JSON and every figure are written.
 
 import json
 
+import numpy as np
 import pytest
 
 from experiments import (
@@ -129,21 +130,46 @@ def test_vanishing_gradients(tmp_path):
     assert max(up["max_relative_error"], down["max_relative_error"]) < 1e-12
 
 
+def _check_seed_stats(stats, K):
+    """A ``mean_std`` dict: K per-seed values whose mean and sample std are numpy's."""
+    values = np.asarray(stats["per_seed"], np.float64)
+    assert values.shape == (K,)
+    assert stats["mean"] == pytest.approx(np.mean(values), rel=1e-12, abs=1e-15)
+    assert stats["std"] == pytest.approx(np.std(values, ddof=1), rel=1e-12, abs=1e-15)
+
+
 def test_initialization(tmp_path):
     record = _run(initialization, tmp_path)
     r = record["results"]
+    K = initialization.SEEDS["quick"]
     assert record["claim"]["held"], record["summary"]
-    sym = r["symmetry_network"]["layers"][0]  # the hidden layer, from zeros
-    assert sym["numerical_rank"] == 1
-    assert sym["max_abs_W"] > 0 and sym["max_row_difference"] <= 1e-6 * sym["max_abs_W"]
+    assert record["config"]["seeds"] == r["seeds"] == K >= 2
+    assert record["config"]["held_if"] == r["rule"] == initialization.RULE
+    sym = r["symmetry_network"]
+    assert len(sym["layers_per_seed"]) == K and all(sym["symmetric_per_seed"])
+    for layers in sym["layers_per_seed"]:
+        hidden = layers[0]  # the hidden layer, from zeros
+        assert hidden["numerical_rank"] == 1
+        assert hidden["max_abs_W"] > 0
+        assert hidden["max_row_difference"] <= 1e-6 * hidden["max_abs_W"]
     for hidden in ("deep_tanh", "deep_relu"):
         runs = r[hidden]
-        assert runs["zeros"]["weights_still_all_zero"]
+        assert runs["zeros"]["weights_still_all_zero_every_seed"]
+        normal = runs["normal"]["final_test_accuracy"]
+        for run in runs.values():
+            _check_seed_stats(run["final_test_accuracy"], K)
+            assert len(run["test_accuracy_per_epoch_mean"]) == record["config"]["epochs"] + 1
+            assert len(run["diverged_in_epoch_per_seed"]) == K
         for scheme in ("lecun_normal", "he_normal", "glorot_normal"):
-            assert (runs[scheme]["final_test_accuracy"]
-                    > runs["normal"]["final_test_accuracy"]), (hidden, scheme)
-    assert r["deep_tanh"]["lecun_normal"]["W1_after_training"]["numerical_rank"] == 100
-    assert r["last_over_first_hidden_std"]["relu"]["normal"] > 10  # N(0, 1) explodes
+            acc = runs[scheme]["final_test_accuracy"]
+            assert acc["mean"] - acc["std"] > normal["mean"] + normal["std"], (hidden, scheme)
+            ratio = runs[scheme]["last_over_first_hidden_std"]
+            _check_seed_stats(ratio, K)
+            assert all(0.25 <= q <= 4 for q in ratio["per_seed"]), (hidden, scheme)
+    assert r["deep_tanh"]["lecun_normal"]["W1_numerical_rank_per_seed"] == [100] * K
+    exploding = r["deep_relu"]["normal"]["last_over_first_hidden_std"]
+    assert min(exploding["per_seed"]) > 10  # N(0, 1) explodes in every seed
+    assert r["deep_relu"]["zeros"]["last_over_first_hidden_std"] is None  # all activations 0
 
 
 def test_run_all_writes_a_report(tmp_path):

@@ -7,6 +7,7 @@ JSON and the figures it wrote.
 
 import json
 
+import numpy as np
 import pytest
 
 from experiments import (
@@ -36,28 +37,75 @@ def _run(module, tmp_path):
     return record
 
 
+def _check_seed_stats(stats, K):
+    """A ``mean_std`` dict: K per-seed values whose mean and sample std are numpy's."""
+    values = np.asarray(stats["per_seed"], np.float64)
+    assert values.shape == (K,)
+    assert stats["mean"] == pytest.approx(np.mean(values), rel=1e-12, abs=1e-15)
+    assert stats["std"] == pytest.approx(np.std(values, ddof=1), rel=1e-12, abs=1e-15)
+
+
 def test_optimizers(tmp_path):
     record = _run(optimizers, tmp_path)
     assert record["claim"]["held"], record["summary"]
     r = record["results"]
-    assert all(r["checks"].values()), r["checks"]
+    K = optimizers.SEEDS["quick"]
+    assert record["config"]["seeds"] == r["seeds"] == K >= 2
+    assert record["config"]["held_if"] == r["rule"] == optimizers.RULE
+    assert all(v for k, v in r["checks"].items()), r["checks"]
     gd, mom = r["valley"]["gradient descent"], r["valley"]["momentum"]
     assert mom["steps_to_target"] < gd["steps_to_target"]
     # Gradient descent at α h₂ = 1.8 flips w₂'s sign on every step.
     assert gd["w2_sign_changes_before_target"] == gd["steps_to_target"]
     assert r["valley"]["gradient_check_max_abs_vs_jax_grad"] == 0.0
     b = r["batch_sizes"]
-    assert b["batch"]["noise"]["uphill_fraction"] == 0.0  # full batch: the cost only falls
-    assert b["mini-batch"]["final_train_cost"] < b["batch"]["final_train_cost"]
+    for regime in b.values():
+        _check_seed_stats(regime["final_train_cost"], K)
+        _check_seed_stats(regime["final_test_accuracy"], K)
+        assert len(regime["train_cost_per_epoch_mean"]) == record["config"]["digits"]["epochs"]
+        secs = regime["seconds_per_epoch_all_seeds"]
+        assert secs["mean"] == pytest.approx(np.mean(secs["per_epoch"]), rel=1e-12)
+    _check_seed_stats(b["mini-batch"]["noise"]["uphill_fraction"], K)
+    # Full batch: the cost only falls, in every seed.
+    assert b["batch"]["noise"]["uphill_fraction"]["per_seed"] == [0.0] * K
+    mb_cost, b_cost = b["mini-batch"]["final_train_cost"], b["batch"]["final_train_cost"]
+    assert mb_cost["mean"] + mb_cost["std"] < b_cost["mean"] - b_cost["std"]
+    assert max(mb_cost["per_seed"]) < min(b_cost["per_seed"])
     assert b["stochastic"]["updates_per_epoch"] == record["config"]["digits"]["n_train"]
+    initial = r["initial_train_cost"]
+    _check_seed_stats(initial, K)
+    for curve in r["optimizer_curves"].values():
+        _check_seed_stats(curve["final_train_cost"], K)
+        assert all(np.less(curve["final_train_cost"]["per_seed"],
+                           0.5 * np.asarray(initial["per_seed"])))
+    # The sgd curve is part 2's mini-batch run.
+    assert r["optimizer_curves"]["sgd"]["final_train_cost"] == mb_cost
 
 
 def test_normalization(tmp_path):
     record = _run(normalization, tmp_path)
     assert record["claim"]["held"], record["summary"]
+    K = normalization.SEEDS["quick"]
+    assert record["config"]["seeds"] == record["results"]["seeds"] == K >= 2
+    assert record["config"]["held_if"] == record["results"]["rule"] == normalization.RULE
     c = record["results"]["conditions"]
     std, raw = c["standardized"], c["raw (scaled pixels)"]
-    assert std["final_train_cost"] < raw["final_train_cost"]
+    for cond in (std, raw):
+        _check_seed_stats(cond["final_train_cost"], K)
+        _check_seed_stats(cond["test_accuracy"], K)
+        epochs = cond["epochs_to_target"][str(normalization.MAIN_TARGET)]
+        assert len(epochs["per_seed"]) == K
+        if epochs["reached"] == K:
+            _check_seed_stats(epochs, K)
+        assert len(cond["train_cost_per_epoch_mean"]) == record["config"]["epochs"]
+        assert len(cond["final_cost_per_lr_mean"]) == len(record["config"]["learning_rates"])
+    # The rule: one std apart, and sooner in every seed (None: never).
+    assert (std["final_train_cost"]["mean"] + std["final_train_cost"]["std"]
+            < raw["final_train_cost"]["mean"] - raw["final_train_cost"]["std"])
+    main = str(normalization.MAIN_TARGET)
+    for a, b in zip(std["epochs_to_target"][main]["per_seed"],
+                    raw["epochs_to_target"][main]["per_seed"]):
+        assert a is not None and (b is None or a < b)
     assert std["best_lr"] > raw["best_lr"]  # the raw features force a smaller rate
     lo, hi = std["feature_std_range"]
     assert 0.99 < lo <= hi < 1.01  # unit variance (constant pixels are only centred)
@@ -66,10 +114,39 @@ def test_normalization(tmp_path):
 def test_regularization(tmp_path):
     record = _run(regularization, tmp_path)
     assert record["claim"]["held"], record["summary"]
+    assert record["config"]["held_if"] == regularization.RULE
+    K = record["config"]["seeds"]
+    assert K == regularization.SEEDS["quick"] >= 2
     sweep = record["results"]["sweep"]
+    assert [s["lambda"] for s in sweep] == list(regularization.LAMBDAS["quick"])
     assert sweep[0]["lambda"] == 0.0
-    assert sweep[-1]["weight_norm_sq"] < 0.5 * sweep[0]["weight_norm_sq"]
-    assert sweep[0]["train_accuracy"] - sweep[0]["test_accuracy"] > 0.1  # it over-fits
+    # Seed statistics: K values per λ, and their mean and sample std (ddof = 1) as numpy's.
+    for s in sweep:
+        for key in ("weight_norm_sq", "train_accuracy", "test_accuracy", "gap"):
+            v = np.asarray(s[key]["per_seed"])
+            assert v.shape == (K,)
+            assert s[key]["mean"] == pytest.approx(np.mean(v), rel=1e-12, abs=1e-15)
+            assert s[key]["std"] == pytest.approx(np.std(v, ddof=1), rel=1e-12, abs=1e-15)
+        np.testing.assert_allclose(
+            s["gap"]["per_seed"],
+            np.subtract(s["train_accuracy"]["per_seed"], s["test_accuracy"]["per_seed"]))
+        assert len(s["test_accuracy_per_epoch_mean"]) == record["config"]["epochs"]
+    # The paired differences are per seed against λ = 0.
+    base, best = sweep[0], sweep[1]
+    np.testing.assert_allclose(
+        best["test_accuracy_gain_vs_lambda_0"]["per_seed"],
+        np.subtract(best["test_accuracy"]["per_seed"], base["test_accuracy"]["per_seed"]))
+    np.testing.assert_allclose(
+        best["gap_reduction_vs_lambda_0"]["per_seed"],
+        np.subtract(base["gap"]["per_seed"], best["gap"]["per_seed"]))
+    # The seeds differ (else the statistics say nothing), and the rule's numbers hold.
+    assert base["test_accuracy"]["std"] > 0
+    gain = best["test_accuracy_gain_vs_lambda_0"]
+    assert gain["mean"] - gain["std"] > 0
+    assert all(record["results"]["checks"]["weight_norm_falls_per_seed"])
+    assert np.all(np.less(sweep[-1]["weight_norm_sq"]["per_seed"],
+                          0.5 * np.asarray(sweep[0]["weight_norm_sq"]["per_seed"])))
+    assert min(base["gap"]["per_seed"]) > 0.1  # it over-fits, in every seed
     check = record["results"]["l2_gradient_check"]
     assert check["manual_vs_autodiff_passed"]
     assert check["regularised_cost_manual"] == pytest.approx(
