@@ -154,7 +154,7 @@ def load(spec: str, kind: str, cls):
     except Exception as e:  # ImportError, or whatever the module raises while importing
         raise ValueError(
             f"cannot import {module_name!r} for the user {kind} {spec!r}: "
-            f"{type(e).__name__}: {e}. Fix: put the directory that holds "
+            f"{type(e).__name__}: {str(e).rstrip('.')}. Fix: put the directory that holds "
             f"{module_name.replace('.', '/')}.py on PYTHONPATH (or install its package), "
             "and check that it imports."
         ) from None

@@ -29,9 +29,11 @@ def add_arguments(p, defaults: dict) -> None:
     """``--hidden``, ``--output`` and ``--cost``, with ``defaults`` for each."""
     d = defaults
     p.add_argument("--hidden", default=d["hidden"], help="hidden activation, one of: "
-                   f"{flags.names(activations.NAMES)}, {HELP} (default %(default)s)")
+                   f"{flags.names(activations.hidden_names())}, {HELP} "
+                   "(default %(default)s)")
     p.add_argument("--output", default=d["output"],
-                   help="output activation, one of the same (default %(default)s)")
+                   help=f"output activation, one of: {flags.names(activations.NAMES)}, {HELP} "
+                   "(default %(default)s)")
     p.add_argument("--cost", default=d["cost"],
                    help=f"one of: {flags.names(costs.NAMES)}, {HELP} (default %(default)s)")
 
