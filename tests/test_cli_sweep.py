@@ -61,6 +61,29 @@ def test_sweep_writes_runs_summary_and_curves(tmp_path, capsys):
     assert (out / "runs.csv").read_bytes() == before
 
 
+def test_shared_order_runs_are_the_train_runs_with_the_first_seeds_order(tmp_path, capsys):
+    """--order shared: every run shuffles as the first seed does; the run of seed 0 is still
+    `jaxnn train --seed 0`, and its twin of seed 1 starts elsewhere but walks the same
+    minibatches (so it differs from the per-run sweep's seed 1)."""
+    shared, per_run = tmp_path / "shared", tmp_path / "per_run"
+    for out, order in ((shared, "shared"), (per_run, "per_run")):
+        assert main(["sweep", *TINY, "--seeds", "2", "--lr", "0.01", "--epochs", "2",
+                     "--order", order, "--out", str(out)]) == 0
+    rows = {o: _rows(d / "runs.csv") for o, d in (("shared", shared), ("per_run", per_run))}
+    assert json.loads((shared / "config.json").read_text())["flags"]["order"] == "shared"
+    cost = {o: [float(r["train_cost"]) for r in rows[o]] for o in rows}
+    # Seed 0: the same run, up to float32 rounding (the wide product sums in another order).
+    assert cost["shared"][0] == pytest.approx(cost["per_run"][0], rel=1e-5)
+    assert cost["shared"][1] != pytest.approx(cost["per_run"][1], rel=1e-2)  # seed 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", *TINY, "--order", "random", "--out", str(tmp_path / "x")])
+    assert exit_.value.code == 2
+    assert "argument --order: invalid choice: 'random' (choose from 'per_run', 'shared')" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_diverging_runs_early_stopping_and_no_matplotlib(tmp_path, capsys, monkeypatch):
     real = builtins.__import__
 

@@ -38,7 +38,7 @@ DESCRIPTION = (
 )
 DEFAULTS = {"seeds": 3, "lr": (1e-3,), "l2": (0.0,), "epochs": 10, "batch_size": 32,
             "sizes": None, "hidden": "relu", "output": "softmax", "cost": "cross_entropy",
-            "init": "he_normal", "optimizer": "adam"}
+            "init": "he_normal", "optimizer": "adam", "order": "per_run"}
 
 
 TEXTS = {
@@ -73,6 +73,12 @@ def _add_grid(p) -> None:
     p.add_argument("--l2", type=flags.real_list, default=d["l2"], metavar="LIST",
                    help="L2 strengths λ, comma-separated, e.g. 0,1e-4 (default "
                    f"{','.join(map(flags.number, d['l2']))})")
+    p.add_argument("--order", choices=jaxnn.train.many.ORDERS, default=d["order"],
+                   help="minibatch order: per_run (each run shuffles as `jaxnn train --seed "
+                   "s` does) or shared (every run takes the first seed's order, so the "
+                   "first layer is one wide product over the runs: faster per run; the "
+                   "runs then differ only in their start and settings) (default "
+                   "%(default)s)")
 
 
 def check(args) -> None:
@@ -177,7 +183,7 @@ def _sweep(args, out: Path) -> int:
         train_set, epochs=args.epochs, batch_size=args.batch_size, keys=stacked_keys,
         grad=args.grad, validation=val_set, patience=args.patience,
         hyperparams={"learning_rate": [r.lr for r in runs], "l2": [r.l2 for r in runs]},
-        progress=not args.quiet and show.stream.isatty())
+        order=args.order, progress=not args.quiet and show.stream.isatty())
     seconds = time.perf_counter() - t0
     show.say(f"compiled in {result.compile_seconds:.1f} s, trained in "
              f"{max(0.0, seconds - result.compile_seconds):.1f} s")
