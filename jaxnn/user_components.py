@@ -131,8 +131,8 @@ def resolve(kind: str, entry, builtins, table, cls):
         if isinstance(value, cls) and value.name == name:
             return value
     where = f" (the checkpoint records it as {path!r})" if path else ""
-    how = (f"import {path.partition(':')[0]} first (jaxnn never imports code named in a "
-           "file), or " if path else "")
+    how = (f"import {path.partition(':')[0]} first (loading a checkpoint never imports the "
+           "code it names), or " if path else "")
     raise MissingComponent(
         f"the network uses the user {kind} {name!r}, which this process does not have"
         f"{where}. Fix: {how}build it again with jaxnn.{kind}s.custom({name!r}, ...) "

@@ -143,3 +143,20 @@ def test_help_offers_user_components_on_every_command_that_builds_a_network():
         helps = {a.dest: a.help for a in subparsers[command].added}
         for dest in ("hidden", "cost"):
             assert "package.module:attribute for a user component" in helps[dest], command
+
+
+def test_evaluate_imports_nothing_a_run_does_not_need(tmp_path, monkeypatch, capsys):
+    """A run of built-in components whose config.json names a module (edited, or from
+    elsewhere): evaluate loads the checkpoint without importing it; no code runs."""
+    run, code = tmp_path / "run", tmp_path / "code"
+    assert main(["train", *SMALL, "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    code.mkdir()
+    marker = tmp_path / "imported"
+    (code / "planted_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    config = json.loads((run / "config.json").read_text())
+    config["flags"]["hidden"] = "planted_mod:act"
+    (run / "config.json").write_text(json.dumps(config))
+    monkeypatch.syspath_prepend(str(code))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--worst", "0"]) == 0, capsys.readouterr().err
+    assert not marker.exists() and "planted_mod" not in sys.modules

@@ -86,6 +86,26 @@ def test_fit_many_with_dropout_equals_fit():
                                 rtol=1e-5)
 
 
+def test_raw_uint32_keys_draw_the_masks_of_the_typed_ones():
+    """A raw key (jax.random.PRNGKey, shape (2,)) trains with dropout as its typed twin does:
+    the per-step keys keep their trailing (2,) when laid out like the minibatches."""
+    net = jaxnn.mlp((5, 12, 3), hidden="relu", output="softmax", cost="cross_entropy",
+                    dropout=0.2)
+    x, y = _data(32)
+    params = jaxnn.init_params(jax.random.key(0), net)
+    raw = jax.random.PRNGKey(7)
+    typed = jax.random.wrap_key_data(raw)
+    got = train.fit(net, params, optimizers.sgd(0.1), (x, y), epochs=2, batch_size=8, key=raw)
+    want = train.fit(net, params, optimizers.sgd(0.1), (x, y), epochs=2, batch_size=8,
+                     key=typed)
+    chex.assert_trees_all_equal(got.params, want.params)
+    raws = jax.random.split(raw, 2)  # (2, 2) uint32: fit_many's raw form
+    stacked = jax.vmap(lambda k: jaxnn.init_params(k, net))(jax.random.split(jax.random.key(1), 2))
+    many = train.fit_many(net, stacked, optimizers.sgd(0.1), (x, y), epochs=1, batch_size=8,
+                          keys=raws)
+    assert all(np.isfinite(h[-1]["train_cost"]) for h in many.histories)
+
+
 def test_make_step_needs_a_key_with_dropout():
     net = jaxnn.mlp((5, 6, 3), output="softmax", cost="cross_entropy", dropout=0.1)
     params = jaxnn.init_params(jax.random.key(0), net)

@@ -197,6 +197,24 @@ def test_a_wrapped_transformation_has_jaxnns_state_and_composes():
         plain.update(grads, O.sgd(0.1).init(params), params)
 
 
+def test_fit_takes_a_jaxnn_wrapper_around_an_optax_optimizer():
+    """clip_by_global_norm(as_optimizer(optax.sgd)): the rate inside is optax's, unknown
+    (NaN by design) — neither refused at the start nor flagged as a bad rate per step."""
+    import jaxnn
+    from jaxnn import train
+
+    net = jaxnn.mlp((4, 6, 3), hidden="tanh", output="softmax", cost="cross_entropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype(np.float32), rng.integers(0, 3, 32).astype(np.int32)
+    params = jaxnn.init_params(jax.random.key(0), net)
+    wrapped = O.clip_by_global_norm(1.0, O.as_optimizer(optax.sgd(0.1)))
+    r = train.fit(net, params, wrapped, (x, y), epochs=2, batch_size=8, key=jax.random.key(1))
+    ref = train.fit(net, params, O.as_optimizer(optax.chain(optax.clip_by_global_norm(1.0),
+                                                            optax.sgd(0.1))),
+                    (x, y), epochs=2, batch_size=8, key=jax.random.key(1))
+    chex.assert_trees_all_close(r.params, ref.params, rtol=1e-6)
+
+
 def test_as_optimizer_takes_either_kind():
     sgd = O.sgd(0.1)
     assert O.as_optimizer(sgd) is sgd

@@ -79,10 +79,17 @@ def import_recorded(config: dict) -> list[str]:
 
 
 def load_checkpoint(path: Path, config: dict, command: str, **kwargs):
-    """:func:`jaxnn.checkpoint.load` of ``path`` once the user components that the run's
-    ``config`` names are imported; a MissingComponent message gets why they were not."""
+    """:func:`jaxnn.checkpoint.load` of ``path``; only when it names a user component this
+    process lacks are the user components that the run's ``config`` names imported (code
+    runs only for a run that needs it), then the load is tried again; a MissingComponent
+    message gets why they were not imported."""
     from jaxnn import checkpoint
 
+    try:
+        return checkpoint.load(path, **kwargs)
+    except ValueError as e:
+        if _MISSING not in str(e):
+            raise
     problems = import_recorded(config)
     try:
         return checkpoint.load(path, **kwargs)

@@ -62,7 +62,7 @@ from jaxnn import _checks
 from jaxnn.optimizers import algorithms
 from jaxnn.optimizers.algorithms import *  # noqa: F403 (factories, states, OPTIMIZERS, NAMES)
 from jaxnn.optimizers.algorithms import NAMES, OPTIMIZERS
-from jaxnn.optimizers.base import Optimizer, Schedule, learning_rate
+from jaxnn.optimizers.base import Optimizer, Schedule, learning_rate, rate_state
 from jaxnn.optimizers.clip import ClipState, clip_by_global_norm, global_norm
 from jaxnn.optimizers.interop import (
     GradientTransformation,
@@ -76,7 +76,7 @@ __all__ = [
     *algorithms.__all__,
     "ClipState", "GradientTransformation", "Optimizer", "Schedule", "TransformationState",
     "as_gradient_transformation", "as_optimizer", "clip_by_global_norm",
-    "from_gradient_transformation", "get", "global_norm", "learning_rate",
+    "from_gradient_transformation", "get", "global_norm", "learning_rate", "rate_state",
 ]
 
 

@@ -184,6 +184,14 @@ def divide(numerator: jax.Array, root: jax.Array, eps: float) -> jax.Array:
     return jnp.where(root > 0, numerator / safe, jnp.zeros_like(numerator))
 
 
+def rate_state(state: NamedTuple) -> NamedTuple:
+    """The state that holds the rate: ``state`` itself, or (for a wrapper such as
+    ``clip_by_global_norm``) the first ``inner`` state down that has ``learning_rate``."""
+    while not hasattr(state, "learning_rate") and hasattr(state, "inner"):
+        state = state.inner
+    return state
+
+
 def learning_rate(state: NamedTuple) -> jax.Array:
     """The rate α used by the most recent update (``schedule(0)`` after init).
 
@@ -194,8 +202,7 @@ def learning_rate(state: NamedTuple) -> jax.Array:
     Returns:
       A float scalar.
     """
-    while not hasattr(state, "learning_rate") and hasattr(state, "inner"):
-        state = state.inner
+    state = rate_state(state)
     if not hasattr(state, "learning_rate"):
         raise _checks.type_error("the state given to learning_rate",
                                  "the state of a jaxnn optimizer", state,

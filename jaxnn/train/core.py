@@ -101,7 +101,7 @@ RATE_FAULT, LABEL_FAULT = 1, 2  # bits of a step's fault flags
 def _faults(net: Network, opt_state, y) -> tuple[Array, Array]:
     """(1 if the rate just used is negative or not finite, 1 if a label is out of range),
     as int32; a wrapped optax optimizer's rate is unknown (NaN) and not flagged."""
-    if isinstance(opt_state, optim.TransformationState):
+    if isinstance(optim.rate_state(opt_state), optim.TransformationState):
         bad_rate = jnp.zeros((), jnp.int32)
     else:
         rate = optim.learning_rate(opt_state)
@@ -165,7 +165,7 @@ def check_start_rate(opt_state) -> None:
     one per run in ``fit_many``) is finite: with JAX's 64-bit mode on, ``adam(1e308)`` is a
     valid float64 rate that float32 parameters' state holds as Inf. A ValueError naming
     the learning rate, rather than a divergence blamed on the schedule later."""
-    if isinstance(opt_state, optim.TransformationState):
+    if isinstance(optim.rate_state(opt_state), optim.TransformationState):
         return  # an optax rate is unknown (NaN by design)
     rate = optim.learning_rate(opt_state)
     if not inputs.is_concrete(rate) or bool(np.all(np.isfinite(np.asarray(rate)))):
@@ -307,9 +307,7 @@ def check_data(net: Network, params: Params, data, name: str):
         )
     x, y = data
     try:
-        x, _ = inputs.check_x(net, x, params)
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise ValueError(f"x must be a non-empty batch (n, {net.n_in}).")
+        x, _ = inputs.check_x(net, x, params)  # 2-D and non-empty, or an error
         y = check_train_targets(net, y, x.shape[0], x.dtype)
     except (ValueError, TypeError) as e:
         if str(e).startswith(f"{name}: "):

@@ -314,7 +314,7 @@ def diagnose(net: Network, params, opt_state, new_state, train, batch_size: int,
             return (f"lower the DP-SGD noise: noise_multiplier · clip_norm = {noise:.3g} adds "
                     f"noise of standard deviation {noise / batch_size:.3g} to every gradient "
                     "entry; typical settings are dp_sgd(clip_norm=1.0, noise_multiplier=0.5 to 5)")
-    if isinstance(state, optim.TransformationState) and math.isnan(rate):
+    if isinstance(optim.rate_state(state), optim.TransformationState) and math.isnan(rate):
         return ("lower the learning rate given to the optax transformation, e.g. tenfold (jaxnn "
                 "cannot see it: optax keeps it out of the state unless the transformation is "
                 "built with optax.inject_hyperparams)")

@@ -140,8 +140,8 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
         chunks = order.reshape(num_batches // per_gather, per_gather * batch_size)
         def per_step(keys):  # one key per minibatch, laid out like the chunks
-            return None if keys is None else keys.reshape(num_batches // per_gather,
-                                                          per_gather)
+            return None if keys is None else keys.reshape(  # raw keys keep their (2,)
+                num_batches // per_gather, per_gather, *keys.shape[1:])
         noise_keys = None if dp is None else per_step(
             jax.random.split(jax.random.fold_in(key, 1), num_batches))
         drop_keys = per_step(core.step_keys(net, key, num_batches))
