@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxnn
-from experiments._common import Result, exit_with, make_main, pyplot
+from experiments._common import Result, exit_with, make_main, mean_std, pyplot
 from jaxnn import backprop, data, gradcheck
 from jaxnn import optimizers as optim
 from jaxnn.train import evaluate, fit_many
@@ -75,14 +75,6 @@ SEEDS = {"full": 5, "quick": 3}
 EPOCHS = {"full": 120, "quick": 12}
 RATES = {"full": (0.0, 0.2, 0.5), "quick": (0.0, 0.5)}
 GRAD_RTOL = gradcheck.MANUAL_VS_AUTODIFF_RTOL["float64"]
-
-
-def seed_stats(per_seed) -> dict:
-    """``{"per_seed", "mean", "std"}`` of one quantity over the seeds (std: ddof = 1;
-    0 for a single seed)."""
-    v = np.asarray(per_seed, np.float64)
-    return {"per_seed": v.tolist(), "mean": float(v.mean()),
-            "std": float(v.std(ddof=1)) if v.size > 1 else 0.0}
 
 
 def network(rate: float):
@@ -158,9 +150,9 @@ def run(quick: bool, seed: int) -> Result:
     for i, rate in enumerate(rates):
         entry = {
             "rate": rate,
-            "train_accuracy": seed_stats(train_acc[i]),
-            "test_accuracy": seed_stats(test_acc[i]),
-            "gap": seed_stats(gap[i]),
+            "train_accuracy": mean_std(train_acc[i]),
+            "test_accuracy": mean_std(test_acc[i]),
+            "gap": mean_std(gap[i]),
             "test_accuracy_per_epoch_mean": curves[i].mean(axis=0),
             "test_accuracy_per_epoch_std": curves[i].std(axis=0, ddof=1) if K > 1
             else np.zeros(epochs),
@@ -168,8 +160,8 @@ def run(quick: bool, seed: int) -> Result:
             "train_accuracy_during_epoch_with_dropout_mean": train_curves[i].mean(axis=0),
         }
         if i > 0:  # paired with p = 0: same seed, same start, same shuffles
-            entry["gap_reduction_vs_rate_0"] = seed_stats(gap[0] - gap[i])
-            entry["test_accuracy_change_vs_rate_0"] = seed_stats(test_acc[i] - test_acc[0])
+            entry["gap_reduction_vs_rate_0"] = mean_std(gap[0] - gap[i])
+            entry["test_accuracy_change_vs_rate_0"] = mean_std(test_acc[i] - test_acc[0])
         sweep.append(entry)
 
     grad_check = dropout_gradient_check(

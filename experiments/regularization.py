@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxnn
-from experiments._common import Result, exit_with, make_main, pyplot
+from experiments._common import Result, exit_with, make_main, mean_std, pyplot
 from jaxnn import backprop, data, gradcheck
 from jaxnn import optimizers as optim
 from jaxnn.train import evaluate, fit_many
@@ -85,14 +85,6 @@ LAMBDAS = {"full": (0.0, 0.001, 0.003, 0.01, 0.03, 0.1), "quick": (0.0, 0.01)}
 def weight_norm_sq(params) -> float:
     """Σ_l ‖W^l‖²_F (the quantity the L2 term penalises; biases left out)."""
     return float(sum(np.sum(np.square(np.asarray(W, np.float64))) for W, _ in params))
-
-
-def seed_stats(per_seed) -> dict:
-    """``{"per_seed", "mean", "std"}`` of one quantity over the seeds (std: ddof = 1;
-    0 for a single seed)."""
-    v = np.asarray(per_seed, np.float64)
-    return {"per_seed": v.tolist(), "mean": float(v.mean()),
-            "std": float(v.std(ddof=1)) if v.size > 1 else 0.0}
 
 
 def mean_minus_std_positive(stats: dict) -> bool:
@@ -147,19 +139,19 @@ def run(quick: bool, seed: int) -> Result:
             "lambda_over_m": lam / BATCH,
             "weight_decay_per_step": LR * lam / BATCH,
             "nielsen_lambda_equivalent": lam * n / BATCH,
-            "weight_norm_sq": seed_stats(norms[i]),
-            "train_accuracy": seed_stats(train_acc[i]),
-            "test_accuracy": seed_stats(test_acc[i]),
-            "gap": seed_stats(gap[i]),
-            "train_cost_unregularised": seed_stats(train_cost[i]),
-            "test_cost": seed_stats(test_cost[i]),
+            "weight_norm_sq": mean_std(norms[i]),
+            "train_accuracy": mean_std(train_acc[i]),
+            "test_accuracy": mean_std(test_acc[i]),
+            "gap": mean_std(gap[i]),
+            "train_cost_unregularised": mean_std(train_cost[i]),
+            "test_cost": mean_std(test_cost[i]),
             "test_accuracy_per_epoch_mean": curves.mean(axis=0),
             "test_accuracy_per_epoch_std": curves.std(axis=0, ddof=1) if K > 1
             else np.zeros(epochs),
         }
         if i > 0:  # paired with λ = 0: same seed, same start, same shuffles
-            entry["test_accuracy_gain_vs_lambda_0"] = seed_stats(test_acc[i] - test_acc[0])
-            entry["gap_reduction_vs_lambda_0"] = seed_stats(gap[0] - gap[i])
+            entry["test_accuracy_gain_vs_lambda_0"] = mean_std(test_acc[i] - test_acc[0])
+            entry["gap_reduction_vs_lambda_0"] = mean_std(gap[0] - gap[i])
         sweep.append(entry)
 
     # The largest λ's regularised gradient on one minibatch (first seed's final
@@ -228,7 +220,7 @@ def run(quick: bool, seed: int) -> Result:
     results = {
         "sweep": sweep,
         "best_lambda": best["lambda"],
-        "initial_weight_norm_sq": seed_stats(initial_norms),
+        "initial_weight_norm_sq": mean_std(initial_norms),
         "l2_gradient_check": l2_check,
         "checks": {
             "weight_norm_falls_as_lambda_grows_in_every_seed": norms_fall,
