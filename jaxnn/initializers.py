@@ -27,6 +27,7 @@ and the options it takes with their defaults. A new scheme is one entry here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -52,7 +53,10 @@ def _scaled_normal(std: Callable[[int, int], float]) -> Callable[..., Layer]:
     """W ~ N(0, std(n_in, n_out)²), b = 0."""
     def layer(key, n_in, n_out, dtype):
         kw, _ = jax.random.split(key)
-        W = std(n_in, n_out) * jax.random.normal(kw, (n_out, n_in), dtype)
+        # The barrier keeps XLA from folding std into normal's own constant factor: the
+        # same bits as an eager multiply (init_params compiles the layers together).
+        W = std(n_in, n_out) * jax.lax.optimization_barrier(
+            jax.random.normal(kw, (n_out, n_in), dtype))
         return Layer(W, jnp.zeros((n_out,), dtype))
     return layer
 
@@ -154,8 +158,17 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
     dtype = _check_dtype(dtype)
     key = inputs.check_key(key)
     memory.check_params(net, dtype, memory_limit)
+    return _sample(key, net, scheme, dtype, tuple(sorted(opts.items())))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _sample(key, net, scheme: str, dtype, options: tuple):
+    """Every layer's parameters, drawn in ONE compiled program (per network, scheme,
+    dtype and options): eagerly, each ``jax.random`` operation compiles on its own first
+    use, about a second in all on a fresh process. The same operations as eager ones, so
+    the same bits."""
     keys = jax.random.split(key, net.num_layers)
     return tuple(
-        INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **opts)
+        INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **dict(options))
         for k, ((n_out, n_in), _) in zip(keys, net.shapes())
     )

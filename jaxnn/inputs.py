@@ -57,6 +57,8 @@ def _read(fn):
 
 # One compiled program per shape and dtype, instead of an eager compile of each operation.
 _device_all_finite = jax.jit(lambda a: jnp.all(jnp.isfinite(a)))
+_device_all_finite_leaves = jax.jit(
+    lambda leaves: functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(a)) for a in leaves]))
 _device_min_max = jax.jit(lambda a: (jnp.min(a), jnp.max(a)))
 
 
@@ -119,9 +121,12 @@ def _check_finite_params(params) -> None:
     if not all(is_concrete(leaf) and getattr(leaf, "is_fully_addressable", True)
                for leaf in leaves):
         return  # traced, or spread over processes (replicated copies checked before)
-    finite = _read(lambda: bool(functools.reduce(jnp.logical_and, map(_all_finite, leaves))))
+    on_device = [leaf for leaf in leaves if not isinstance(leaf, np.ndarray)]
+    finite = all(bool(_all_finite(leaf)) for leaf in leaves if isinstance(leaf, np.ndarray))
+    if finite and on_device:  # one compiled program, one device-to-host sync
+        finite = _read(lambda: bool(_device_all_finite_leaves(on_device)))
     if finite is None or finite:
-        return  # one reduction, one device-to-host sync for the usual case
+        return
     for l, layer in enumerate(params, start=1):
         for label, leaf in zip(("W", "b"), layer):
             if not bool(_all_finite(leaf)):
@@ -295,7 +300,7 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
             )
         _check_label_range(net, y)
         y = y[None] if single else y
-        return as_targets(n, y, dtype)
+        return _compiled_targets(n, y, np.dtype(dtype))
     if not jnp.issubdtype(y.dtype, jnp.floating):
         raise TypeError(f"y must be floating point targets or integer labels; got {y.dtype}.")
     want = (n,) if single else (m, n)
@@ -353,6 +358,10 @@ def as_targets(n_out: int, y, dtype) -> jax.Array:
             return y.astype(dtype)[:, None]
         return jax.nn.one_hot(y.astype(jnp.int32), n_out, dtype=dtype)  # one_hot refuses bool
     return y.astype(dtype)
+
+
+# One compiled program per shape: eagerly, one_hot compiles several operations.
+_compiled_targets = jax.jit(as_targets, static_argnums=(0, 2))
 
 
 def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:

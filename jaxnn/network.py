@@ -29,6 +29,8 @@ The architecture (:class:`Network`, :class:`Layer`, :func:`mlp`) is defined in
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -165,9 +167,8 @@ def forward(net: Network, params: Params, x, key=None) -> Array:
     """
     params = inputs.check_params(net, params)
     x, single = inputs.check_x(net, x, params, memory.check_forward)
-    masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
-    _, acts = forward_layers(net, params, x, masks)
-    return acts[-1][0] if single else acts[-1]
+    a_out = _output(net, params, x, inputs.check_optional_key(key))
+    return a_out[0] if single else a_out
 
 
 def cost(net: Network, params: Params, x, y, key=None) -> Array:
@@ -185,8 +186,7 @@ def cost(net: Network, params: Params, x, y, key=None) -> Array:
       the scalar J. ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference.
     """
     params, x, y = inputs.check_call(net, params, x, y)
-    masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
-    return raw_cost(net, params, x, y, masks)
+    return _cost(net, params, x, y, inputs.check_optional_key(key))
 
 
 def predict(net: Network, params: Params, x) -> Array:
@@ -210,5 +210,28 @@ def accuracy(net: Network, params: Params, x, labels) -> Array:
             f"{tuple(x.shape[1:])}. Fix: pass x[None] and labels[None]."
         )
     labels = inputs.check_labels_for_accuracy(net, labels, x.shape[0])
+    return _accuracy(net, params, x, labels)
+
+
+# The public functions' arithmetic, one compiled program per network and shapes (checked
+# arguments only): run eagerly, each operation would compile on its own first use.
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _output(net: Network, params: Params, x: Array, key) -> Array:
+    """A^L of checked ``x: (m, n_0)``; dropout masks drawn from ``key`` unless it is None."""
+    masks = dropout_masks(net, key, x.shape[0], x.dtype)
+    return forward_layers(net, params, x, masks)[1][-1]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _cost(net: Network, params: Params, x: Array, y: Array, key) -> Array:
+    """J of checked ``x: (m, n_0)`` and float targets ``y: (m, n_L)``."""
+    return raw_cost(net, params, x, y, dropout_masks(net, key, x.shape[0], x.dtype))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _accuracy(net: Network, params: Params, x: Array, labels: Array) -> Array:
+    """The fraction of rows of checked ``x`` predicted as their int32 ``labels: (m,)``."""
     a_out = forward_layers(net, params, x)[1][-1]
     return jnp.mean((predict_from_output(net, a_out) == labels).astype(a_out.dtype))

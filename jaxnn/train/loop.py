@@ -15,6 +15,7 @@ minibatches, taken during the epoch (each with the parameters before its update)
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import time
@@ -193,7 +194,7 @@ def fit(
             f"got {type(on_epoch).__name__}."
         )
     if opt_state is None:
-        opt_state = opt.init(params)
+        opt_state = init_state(opt, params)
         core.check_start_rate(opt_state)
 
     if dp is not None:
@@ -213,13 +214,12 @@ def fit(
         )
         if best_params is not None:
             best_params = parallel.replicate(best_params, mesh)
+    keyed = _keyed(epoch_fn)
     t0 = time.perf_counter()
-    compiled = epoch_fn.lower(
-        params, opt_state, x, y, jax.random.fold_in(key, 0), x_val, y_val
-    ).compile()
+    compiled = keyed.lower(params, opt_state, x, y, key, 0, x_val, y_val).compile()
     compile_seconds = time.perf_counter() - t0
     if jax.config.jax_debug_nans:  # let JAX re-run the epoch op by op to find the first NaN
-        compiled = epoch_fn
+        compiled = keyed
 
     # Early-stopping state; a resumed run recovers it from the history.
     best_epoch, best_cost = start_epoch, math.inf
@@ -231,9 +231,7 @@ def fit(
     bar = _progress(range(start_epoch, epochs), progress)
     for e in bar:
         t = time.perf_counter()
-        new_params, new_state, metrics = compiled(
-            params, opt_state, x, y, jax.random.fold_in(key, e), x_val, y_val
-        )
+        new_params, new_state, metrics = compiled(params, opt_state, x, y, key, e, x_val, y_val)
         metrics = parallel.to_host(metrics)
         core.raise_on_faults(metrics, e + 1)
         seconds = time.perf_counter() - t
@@ -264,6 +262,32 @@ def fit(
     if patience is None:
         best_params, best_epoch = params, (history[-1]["epoch"] if history else start_epoch)
     return FitResult(best_params, opt_state, history, best_epoch, stopped_early, compile_seconds)
+
+
+def _keyed(epoch_fn):
+    """``epoch_fn`` taking the run's key and the epoch index e (0-based) in place of the
+    epoch's key ``fold_in(key, e)``, which it computes inside the compiled program (an
+    eager ``fold_in`` would be one more compile before the first epoch)."""
+    def epoch(params, opt_state, x, y, key, e, x_val, y_val):
+        return epoch_fn(params, opt_state, x, y, jax.random.fold_in(key, e), x_val, y_val)
+
+    return jax.jit(epoch)
+
+
+def init_state(opt, params):
+    """``opt.init(params)`` as one compiled program (cached per optimizer and parameter
+    shapes); run eagerly, each of its operations would compile on its own first use."""
+    try:
+        hash(opt)
+    except TypeError:  # an optimizer that cannot be a static argument: run it eagerly
+        return opt.init(params)
+    with np.errstate(over="ignore", invalid="ignore"):  # a rate past the dtype: refused
+        return _compiled_init(opt, params)              # next, by core.check_start_rate
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _compiled_init(opt, params):
+    return opt.init(params)
 
 
 def diagnose(net: Network, params, opt_state, new_state, train, batch_size: int,
