@@ -158,17 +158,16 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
     dtype = _check_dtype(dtype)
     key = inputs.check_key(key)
     memory.check_params(net, dtype, memory_limit)
-    return _sample(key, net, scheme, dtype, tuple(sorted(opts.items())))
+    shapes = tuple(w_shape for w_shape, _ in net.shapes())
+    return _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())))
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
-def _sample(key, net, scheme: str, dtype, options: tuple):
-    """Every layer's parameters, drawn in ONE compiled program (per network, scheme,
-    dtype and options): eagerly, each ``jax.random`` operation compiles on its own first
-    use, about a second in all on a fresh process. The same operations as eager ones, so
-    the same bits."""
-    keys = jax.random.split(key, net.num_layers)
-    return tuple(
-        INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **dict(options))
-        for k, ((n_out, n_in), _) in zip(keys, net.shapes())
-    )
+def _sample(key, shapes: tuple, scheme: str, dtype, options: tuple):
+    """Every layer's parameters, drawn in ONE compiled program per set of weight shapes
+    ``(n_l, n_{l−1})``, scheme, dtype and options (networks of the same widths share it):
+    eagerly, each ``jax.random`` operation would compile on its own first use. The same
+    operations as eager ones, so the same bits."""
+    keys = jax.random.split(key, len(shapes))
+    return tuple(INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **dict(options))
+                 for k, (n_out, n_in) in zip(keys, shapes))

@@ -186,7 +186,11 @@ def cost(net: Network, params: Params, x, y, key=None) -> Array:
       the scalar J. ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference.
     """
     params, x, y = inputs.check_call(net, params, x, y)
-    return _cost(net, params, x, y, inputs.check_optional_key(key))
+    # Eager, unlike forward and accuracy: jax.grad(jaxnn.cost) is the autodiff reference,
+    # called on many networks (a gradient check, the BP test matrix), where the eager ops
+    # compiled for one network's shapes serve the next; one program per network would not.
+    masks = dropout_masks(net, inputs.check_optional_key(key), x.shape[0], x.dtype)
+    return raw_cost(net, params, x, y, masks)
 
 
 def predict(net: Network, params: Params, x) -> Array:
@@ -222,12 +226,6 @@ def _output(net: Network, params: Params, x: Array, key) -> Array:
     """A^L of checked ``x: (m, n_0)``; dropout masks drawn from ``key`` unless it is None."""
     masks = dropout_masks(net, key, x.shape[0], x.dtype)
     return forward_layers(net, params, x, masks)[1][-1]
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _cost(net: Network, params: Params, x: Array, y: Array, key) -> Array:
-    """J of checked ``x: (m, n_0)`` and float targets ``y: (m, n_L)``."""
-    return raw_cost(net, params, x, y, dropout_masks(net, key, x.shape[0], x.dtype))
 
 
 @functools.partial(jax.jit, static_argnums=0)
