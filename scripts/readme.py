@@ -20,6 +20,9 @@ Blocks (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``):
   --figure-only`` does), so both follow whatever results JSON exists.
 * ``sweep_benchmark``: ``experiments/results/sweep_benchmark.md``, written by
   ``python -m experiments.sweep_benchmark``.
+* ``step_ratio``: ``experiments/results/step_ratio.md``, written by
+  ``python scripts/step_ratio.py`` (the manual step against the plain scan, over fresh
+  processes).
 * ``experiments``: one row per ``experiments/results/<name>.json`` (written by
   ``python -m experiments.run_all``): the claim, whether it held, the finding.
 * ``worked_example`` (docs/equations.md): the single-neuron worked example to full
@@ -155,6 +158,13 @@ def render_sweep_benchmark() -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def render_step_ratio() -> str:
+    path = RESULTS / "step_ratio.md"
+    if not path.exists():
+        return "_Not measured yet: `python scripts/step_ratio.py`._"
+    return path.read_text(encoding="utf-8").strip()
+
+
 def render_experiments() -> str:
     from experiments.run_all import EXPERIMENTS  # the report's order
 
@@ -229,6 +239,7 @@ BLOCKS = {
     "equations": render_equations,
     "benchmark": render_benchmark,
     "sweep_benchmark": render_sweep_benchmark,
+    "step_ratio": render_step_ratio,
     "experiments": render_experiments,
     "worked_example": render_worked_example,
 }

@@ -282,7 +282,14 @@ def init_state(opt, params):
     except TypeError:  # an optimizer that cannot be a static argument: run it eagerly
         return opt.init(params)
     with np.errstate(over="ignore", invalid="ignore"):  # a rate past the dtype: refused
-        return _compiled_init(opt, params)              # next, by core.check_start_rate
+        state = _compiled_init(opt, params)              # next, by core.check_start_rate
+    if isinstance(optim.rate_state(state), optim.TransformationState):
+        return state
+    rate = np.asarray(optim.learning_rate(state))
+    if np.all(np.isfinite(rate) & (rate >= 0)):
+        return state
+    # A bad first rate: the eager init checks the schedule's concrete value and says so.
+    return opt.init(params)
 
 
 @functools.partial(jax.jit, static_argnums=0)
