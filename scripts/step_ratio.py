@@ -58,9 +58,9 @@ def child(size_text: str, optimizer: str, rounds: int) -> float:
 
 
 def run_child(size_text: str, optimizer: str, rounds: int) -> float:
-    code = ("import json, sys; sys.path.insert(0, %r); from scripts.step_ratio import child; "
-            "print('RATIO', json.dumps(child(%r, %r, %d)))" % (str(ROOT), size_text, optimizer,
-                                                                rounds))
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); "
+            "from scripts.step_ratio import child; "
+            f"print('RATIO', json.dumps(child({size_text!r}, {optimizer!r}, {rounds})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith("RATIO"))[6:])
