@@ -225,3 +225,29 @@ def test_out_of_range_labels_in_a_compiled_epoch_are_flagged_with_their_step():
     assert int(metrics["label_fault_step"]) == 1 and int(metrics["rate_fault_step"]) == 0
     with pytest.raises(ValueError, match=r"labels out of range in epoch 3, step 1"):
         train.core.raise_on_faults(jax.device_get(metrics), 3)
+
+
+def test_an_optimizer_whose_init_reads_values_still_trains():
+    """fit compiles opt.init; an optax-style init that reads a value in Python (a tracer
+    error under jit) runs eagerly instead, with the same result as the eager call."""
+    import collections
+
+    seen = []
+
+    def init(params):
+        seen.append(float(jnp.sum(params[0].W)))  # reads a value: not jit-able
+        return ()
+
+    def update(grads, state, params=None):
+        return jax.tree.map(lambda g: -0.1 * g, grads), state
+
+    transformation = collections.namedtuple("Transformation", "init update")(init, update)
+    x = np.random.default_rng(0).standard_normal((24, 5)).astype(np.float32)
+    y = np.arange(24) % 3
+    params = jaxnn.init_params(jax.random.key(0), NET)
+    reference = train.fit(NET, params, optimizers.sgd(0.1), (x, y), epochs=2, batch_size=6,
+                          key=jax.random.key(1))
+    result = train.fit(NET, params, transformation, (x, y), epochs=2, batch_size=6,
+                       key=jax.random.key(1))
+    assert seen and len(result.history) == 2
+    chex.assert_trees_all_close(result.params, reference.params, rtol=1e-6, atol=1e-7)

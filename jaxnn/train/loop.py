@@ -194,7 +194,7 @@ def fit(
             f"got {type(on_epoch).__name__}."
         )
     if opt_state is None:
-        opt_state = init_state(opt, params)
+        opt_state = _init_state(opt, params)
         core.check_start_rate(opt_state)
 
     if dp is not None:
@@ -274,15 +274,21 @@ def _keyed(epoch_fn):
     return jax.jit(epoch)
 
 
-def init_state(opt, params):
+def _init_state(opt, params):
     """``opt.init(params)`` as one compiled program (cached per optimizer and parameter
-    shapes); run eagerly, each of its operations would compile on its own first use."""
+    shapes); run eagerly, each of its operations would compile on its own first use. An
+    optimizer that cannot be a static argument, or whose ``init`` reads values in Python
+    (a tracer error under jit), runs eagerly."""
     try:
         hash(opt)
-    except TypeError:  # an optimizer that cannot be a static argument: run it eagerly
+    except TypeError:
         return opt.init(params)
-    with np.errstate(over="ignore", invalid="ignore"):  # a rate past the dtype: refused
-        state = _compiled_init(opt, params)              # next, by core.check_start_rate
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # a rate past the dtype: refused
+            state = _compiled_init(opt, params)              # next, by check_start_rate
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+            jax.errors.TracerIntegerConversionError):
+        return opt.init(params)
     if isinstance(optim.rate_state(state), optim.TransformationState):
         return state
     rate = np.asarray(optim.learning_rate(state))
