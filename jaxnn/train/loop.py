@@ -300,6 +300,7 @@ def _init_state(opt, params):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _compiled_init(opt, params):
+    """``opt.init(params)`` traced and compiled; ``opt`` is static (hashable)."""
     return opt.init(params)
 
 
