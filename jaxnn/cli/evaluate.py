@@ -67,6 +67,30 @@ def _out_folder(args, path: pathlib.Path) -> pathlib.Path | None:
     return path.parent if rundir.holds_run(path.parent) else None
 
 
+def checkpoint_path(path: pathlib.Path) -> pathlib.Path:
+    """The checkpoint file of ``path`` (a file, or a run directory holding one);
+    FileNotFoundError saying what the folder is when it holds none."""
+    if not path.is_dir():
+        return path
+    if (path / rundir.CHECKPOINT).exists() or not path.exists():
+        return path / rundir.CHECKPOINT
+    if rundir.holds_sweep(path):
+        raise FileNotFoundError(
+            f"{path} is a jaxnn sweep, which keeps no parameters to evaluate (its results "
+            f"are {rundir.RUNS_CSV} and {rundir.SUMMARY_MD}). Fix: train the run you want "
+            "with jaxnn train and the setting's --lr, --l2 and --seed, then evaluate that "
+            "run directory.")
+    if rundir.holds_run(path):
+        raise FileNotFoundError(
+            f"{path} holds a jaxnn run that stopped before its first epoch ended: there is "
+            f"no {rundir.CHECKPOINT} to evaluate. Fix: train it again (jaxnn train --force "
+            f"--out {path}).")
+    raise FileNotFoundError(
+        f"{path} holds no jaxnn run (no {rundir.CHECKPOINT}). Fix: give a run directory "
+        f"that jaxnn train wrote (e.g. runs/<timestamp>-<random>) or a {rundir.CHECKPOINT} "
+        "file.")
+
+
 def check(args) -> None:
     """The flags, before any JAX work."""
     flags.integer(args, "worst", minimum=0, maximum=10_000, fix="e.g. --worst 24")
@@ -81,9 +105,7 @@ def run(args) -> int:
 
     from jaxnn import train
 
-    path = pathlib.Path(args.checkpoint)
-    if path.is_dir():
-        path = path / rundir.CHECKPOINT
+    path = checkpoint_path(pathlib.Path(args.checkpoint))
     beside = rundir.read_json(path.parent / rundir.CONFIG, {})
     with jax.enable_x64(True):  # a float64 checkpoint loads as float64, float32 as float32
         ckpt = user.load_checkpoint(path, beside, "evaluate")

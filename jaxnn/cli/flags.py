@@ -46,6 +46,21 @@ class Parser(argparse.ArgumentParser):
             name.startswith("--") and any(o.startswith(name) for o in self.option_strings))
 
 
+class Once(argparse.Action):
+    """Store a flag's value; the flag given twice is an error (argparse would keep the
+    last value without a word: ``--lr 0.1 --lr 1`` would sweep one rate)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest, None)
+        if before is not None and before is not self.default:
+            shown = ",".join(map(number, values)) if isinstance(values, tuple) else values
+            first = ",".join(map(number, before)) if isinstance(before, tuple) else before
+            parser.error(f"argument {option_string}: given twice ({first} and then "
+                         f"{shown}); it takes one list. Fix: one {option_string} with every "
+                         f"value, e.g. {option_string} {first},{shown}")
+        setattr(namespace, self.dest, values)
+
+
 def join_dash_values(argv: list[str], parsers: dict[str, Parser]) -> list[str]:
     """``[cmd, …, "--sizes", "-784,16,10"]`` → ``[cmd, …, "--sizes=-784,16,10"]``.
 

@@ -41,23 +41,39 @@ def metric_names(split: str) -> tuple[str, ...]:
     return (*TRAIN_METRICS, *middle, *TEST_METRICS)
 
 
-def rows(grid: list[Run], result, tests: list[dict], split: str) -> list[dict]:
+def rows(grid: list[Run], result, tests: list[dict] | None, split: str,
+         unfinished: str | None = None) -> list[dict]:
     """One dict per run: seed, lr, l2, epochs, best_epoch, stopped, diverged_at and the
-    final metrics (the last finished epoch's; test: the kept parameters on the test set)."""
+    metrics of the epoch whose parameters the run keeps (``best_epoch``: the last finished
+    one, or with early stopping the one of lowest validation cost), so that a row's
+    train, validation and test numbers all belong to one set of parameters.
+
+    ``tests``: each run's kept parameters on the test set (the end of a sweep); ``None``
+    while the sweep runs, when the test cells come from the history where the monitored
+    split is the test set and are empty otherwise. ``unfinished``: what ``stopped`` says
+    of a run that is still training ("running", "interrupted"); ``None`` at the end.
+    """
     out = []
     for k, run in enumerate(grid):
         history = result.histories[k]
-        last = history[-1] if history else {}
+        kept = next((r for r in history if r["epoch"] == result.best_epochs[k]), {})
+        stopped = result.stopped[k]
+        if unfinished is not None and stopped == "completed":
+            stopped = unfinished
         row = {"seed": run.seed, "lr": run.lr, "l2": run.l2, "epochs": len(history),
-               "best_epoch": result.best_epochs[k], "stopped": result.stopped[k],
+               "best_epoch": result.best_epochs[k] if kept else None, "stopped": stopped,
                "diverged_at": result.diverged_at[k]}
-        row["train_cost"] = last.get("train_cost")
-        row["train_accuracy"] = last.get("train_accuracy")
+        row["train_cost"] = kept.get("train_cost")
+        row["train_accuracy"] = kept.get("train_accuracy")
         if split != "test":
-            row[f"{split}_cost"] = last.get("val_cost")
-            row[f"{split}_accuracy"] = last.get("val_accuracy")
-        row["test_cost"] = tests[k]["cost"]
-        row["test_accuracy"] = tests[k]["accuracy"]
+            row[f"{split}_cost"] = kept.get("val_cost")
+            row[f"{split}_accuracy"] = kept.get("val_accuracy")
+        if tests is not None:
+            row["test_cost"] = tests[k]["cost"]
+            row["test_accuracy"] = tests[k]["accuracy"]
+        else:  # the monitored split, when it is the test set; unknown until the end if not
+            row["test_cost"] = kept.get("val_cost") if split == "test" else None
+            row["test_accuracy"] = kept.get("val_accuracy") if split == "test" else None
         out.append(row)
     return out
 

@@ -171,7 +171,8 @@ def sweep_curves(histories: list[list[dict]], runs, settings: list[dict], path: 
     for ax in (ax1, ax2):
         _integer_epochs(ax)
         ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
+    if ax1.get_lines():  # no line when every run diverged in its first epoch
+        ax1.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     return True

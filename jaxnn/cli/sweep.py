@@ -18,12 +18,24 @@ holds anything needs ``--force``):
   over the seeds;
 * ``curves.png``: the monitored accuracy and cost per epoch, a mean line and a ±1 std
   band per setting (with matplotlib; without it the sweep says so and goes on).
+
+A sweep is never all-or-nothing. ``runs.csv`` and the summaries are rewritten atomically
+after every epoch (runs still training marked "running", ``summary.json``'s ``complete``
+false), and nothing written is ever deleted: Ctrl-C keeps the finished epochs (marked
+"interrupted") and says so; an error or Ctrl-C while ``curves.png`` is drawn keeps the
+complete results and names the file. Only a sweep stopped before its first epoch ended
+removes its directory. A row's train, validation and test numbers are those of one epoch,
+the one whose parameters the run keeps. When output is not a terminal, one line per epoch
+says how the runs go. A sweep where every run diverged exits 1; a grid whose parameters
+and optimizer state would not fit the memory limit is refused before anything is built.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jaxnn
 from jaxnn import optimizers
@@ -68,9 +80,11 @@ def _add_grid(p) -> None:
     p.add_argument("--seeds", type=int, default=d["seeds"], help="seeds per setting: --seed, "
                    "--seed+1, …, --seed+N−1 (default %(default)s)")
     p.add_argument("--lr", type=flags.real_list, default=d["lr"], metavar="LIST",
+                   action=flags.Once,
                    help="learning rates, comma-separated, e.g. 0.01,0.1,1 (default "
                    f"{','.join(map(flags.number, d['lr']))})")
     p.add_argument("--l2", type=flags.real_list, default=d["l2"], metavar="LIST",
+                   action=flags.Once,
                    help="L2 strengths λ, comma-separated, e.g. 0,1e-4 (default "
                    f"{','.join(map(flags.number, d['l2']))})")
     p.add_argument("--order", choices=jaxnn.train.many.ORDERS, default=d["order"],
@@ -108,9 +122,34 @@ def check(args) -> None:
     session.network(args)
 
 
+# The copies of one run's parameters a sweep holds at once: the parameters, the next
+# epoch's, the best ones (early stopping), a gradient and an optimizer's two moments.
+COPIES = 6
+
+
+class Plan(NamedTuple):
+    """What the files of a sweep are written from, besides its results."""
+
+    runs: list  # grid.Run per run
+    split: str  # the split monitored each epoch: "test" or "validation"
+    seeds: int
+    epochs: int
+    command: str
+
+
+class Progress:
+    """What a sweep has written so far: its plan (None until the data is read), the last
+    epoch whose results are on disk (0: none yet), that epoch's
+    :class:`jaxnn.train.ManyResult`, and whether the results are complete."""
+
+    def __init__(self):
+        self.plan, self.epoch, self.result, self.done = None, 0, None, False
+
+
 def run(args) -> int:
     """``jaxnn sweep``: see the module docstring. Returns the exit status."""
     check(args)
+    progress = Progress()
     with interrupt.handled():
         if args.out is None:
             out, created = rundir.create_default()
@@ -121,18 +160,44 @@ def run(args) -> int:
         try:
             rundir.check_fresh(out, force=args.force, resumable=False)
             try:
-                return _sweep(args, out)
+                return _sweep(args, out, progress)
             except BaseException as e:
-                rundir.discard(out, created)  # a sweep keeps nothing until it is done
-                if isinstance(e, interrupt.Interrupted):
-                    raise interrupt.Interrupted(e.signum, "interrupted; the sweep kept "
-                                                "nothing") from None
+                _stopped(args, out, created, progress, e)
                 raise
         finally:
             rundir.unlock(lock)
 
 
-def _sweep(args, out: Path) -> int:
+def _stopped(args, out: Path, created: list[Path], progress: Progress, e) -> None:
+    """A sweep that ends in an error or a signal: before any epoch finished, its directory
+    is removed; after, every file it wrote is kept (marked "interrupted") and the message
+    says what is there."""
+    if progress.done:
+        return  # the results are complete; the error is about curves.png and says so
+    kept = (f"it keeps the results of the {flags.plural(progress.epoch, 'finished epoch')}"
+            if progress.epoch else "it kept nothing")
+    if progress.epoch == 0:
+        rundir.discard(out, created)  # nothing but config.json was written
+        if isinstance(e, interrupt.Interrupted):
+            raise interrupt.Interrupted(e.signum, "interrupted before the first epoch ended; "
+                                        "the sweep kept nothing") from None
+    if isinstance(e, OSError) and not isinstance(e, rundir.Busy):  # a full disk, say
+        raise OSError(e.errno, f"{e.strerror or e} while writing the sweep in {out}; {kept}. "
+                      "Fix: free the space, then run the sweep again") from None
+    if progress.epoch == 0:
+        return
+    if isinstance(e, interrupt.Interrupted):
+        with interrupt.held():
+            _write(progress.plan, out, progress.result, progress.epoch, None, "interrupted")
+        raise interrupt.Interrupted(
+            e.signum, f"interrupted after epoch {progress.epoch} of {args.epochs}; {out} "
+            f"keeps {rundir.RUNS_CSV}, {rundir.SUMMARY} and {rundir.SUMMARY_MD} of the "
+            f"{flags.plural(progress.epoch, 'finished epoch')} (runs still training are "
+            "marked \"interrupted\"; test metrics are computed at the end, so a "
+            "validation sweep's test cells are empty)") from None
+
+
+def _sweep(args, out: Path, progress: Progress) -> int:
     import jax
     import jax.numpy as jnp
 
@@ -159,6 +224,7 @@ def _sweep(args, out: Path) -> int:
     split_name = datasets.split_name(args.val_size)
     seeds = list(range(args.seed, args.seed + args.seeds))
     runs = grid.runs(args.lr, args.l2_grid, seeds)
+    check_memory(net, len(runs), len(args.lr) * len(args.l2_grid), args.seeds)
     config = _config(args, net, tt, len(train_set[0]), len(val_set[0]), split_name, runs)
     rundir.write_json(out / rundir.CONFIG, config)
 
@@ -177,13 +243,23 @@ def _sweep(args, out: Path) -> int:
     show.say(f"compiling and training {flags.plural(len(runs), 'run')} "
              f"({flags.plural(settings, 'setting')} × {flags.plural(len(seeds), 'seed')}) "
              "in one program…")
+    plan = progress.plan = Plan(runs, split_name, args.seeds, args.epochs, config["command"])
+    terminal = show.stream.isatty()
+
+    def on_epoch(partial) -> None:  # the results so far, on disk before the next epoch
+        with interrupt.held():
+            _write(plan, out, partial, progress.epoch + 1, None, "running")
+            progress.epoch, progress.result = progress.epoch + 1, partial
+        if not terminal:  # a terminal shows tqdm's bar; a pipe or a file gets one line
+            show.say(_progress_line(progress.epoch, args.epochs, partial, runs, split_name))
+
     t0 = time.perf_counter()
     result = train.fit_many(
         net, params, lambda learning_rate: optimizers.get(args.optimizer, learning_rate),
         train_set, epochs=args.epochs, batch_size=args.batch_size, keys=stacked_keys,
         grad=args.grad, validation=val_set, patience=args.patience,
         hyperparams={"learning_rate": [r.lr for r in runs], "l2": [r.l2 for r in runs]},
-        order=args.order, progress=not args.quiet and show.stream.isatty())
+        order=args.order, progress=not args.quiet and terminal, on_epoch=on_epoch)
     seconds = time.perf_counter() - t0
     show.say(f"compiled in {result.compile_seconds:.1f} s, trained in "
              f"{max(0.0, seconds - result.compile_seconds):.1f} s")
@@ -191,24 +267,100 @@ def _sweep(args, out: Path) -> int:
     for k, r in enumerate(runs):  # each run's kept parameters on the test set
         one = jax.tree.map(lambda leaf, k=k: leaf[k], result.params)
         tests.append(train.evaluate(net.replace(l2=r.l2), one, x_test, y_test))
-    table = grid.rows(runs, result, tests, split_name)
-    settings_summary = grid.summarize(table, split_name)
     with interrupt.held():
-        rundir.write_text(out / rundir.RUNS_CSV, grid.to_csv(table))
-        rundir.write_json(out / rundir.SUMMARY, _summary(settings_summary, split_name, table,
-                                                         result, seconds))
-        md = grid.markdown(settings_summary, split_name, len(seeds))
-        rundir.write_text(out / rundir.SUMMARY_MD, f"# jaxnn sweep\n\n`{config['command']}`"
-                          f"\n\n{md}")
-    from jaxnn.cli import plots
-
-    plotted = plots.sweep_curves(result.histories, runs, settings_summary,
-                                 out / rundir.CURVES, split_name)
+        settings_summary, md = _write(plan, out, result, progress.epoch, tests, None,
+                                      seconds)
+        progress.done = True
+    written = f"{rundir.RUNS_CSV}, {rundir.SUMMARY_MD}, {rundir.SUMMARY}"
+    plotted = _curves(result, runs, settings_summary, out, split_name, written)
     print(md, end="", flush=True)
-    show.say(f"wrote {out}: {rundir.RUNS_CSV}, {rundir.SUMMARY_MD}, {rundir.SUMMARY}"
+    show.say(f"wrote {out}: {written}"
              + (f", {rundir.CURVES}" if plotted else
                 f" (no {rundir.CURVES}: install the 'plot' extra, matplotlib)"))
+    diverged = sum(s == "diverged" for s in result.stopped)
+    if diverged == len(runs):
+        print(f"jaxnn sweep: error: every run diverged ({diverged} of {len(runs)}); no "
+              "setting has a result. Fix: smaller --lr values (e.g. a tenth), or a "
+              "smaller --l2.", file=sys.stderr)
+        return 1
     return 0
+
+
+def check_memory(net, runs: int, settings: int, seeds: int) -> None:
+    """ValueError before the K runs' parameters are built when :data:`COPIES` copies of
+    them would not fit the memory limit (:func:`jaxnn.memory.limit`)."""
+    from jaxnn import memory
+
+    needed = runs * COPIES * memory.param_bytes(net, "float32")
+    allowed, how = memory.limit()
+    if allowed is None or needed <= allowed:
+        return
+    fit = max(1, allowed // (COPIES * memory.param_bytes(net, "float32") * settings))
+    raise ValueError(
+        f"{flags.plural(runs, 'run')} ({flags.plural(settings, 'setting')} × "
+        f"{flags.plural(seeds, 'seed')}) of a {flags.dashed(net.sizes)} network hold about "
+        f"{memory.format_bytes(needed)} of parameters and optimizer state at once; the "
+        f"memory limit is {memory.format_bytes(allowed)} ({how}); nothing was allocated. "
+        f"Fix: --seeds {fit} or fewer (or fewer --lr/--l2 values), or, if it does fit, "
+        f"{memory.ENV}=64G (say).")
+
+
+def _write(plan: Plan, out: Path, result, epochs: int, tests, unfinished: str | None,
+           seconds: float | None = None):
+    """runs.csv, summary.json and summary.md of ``result`` after ``epochs`` epochs
+    (atomically, each): the whole sweep (``tests`` given, ``unfinished`` None), or the
+    epochs finished so far (``tests`` None; runs still training are marked
+    ``unfinished``). Returns the settings' summary and the markdown table."""
+    split, runs = plan.split, plan.runs
+    table = grid.rows(runs, result, tests, split, unfinished)
+    settings = grid.summarize(table, split)
+    rundir.write_text(out / rundir.RUNS_CSV, grid.to_csv(table))
+    rundir.write_json(out / rundir.SUMMARY, _summary(settings, split, table, result,
+                                                     seconds, epochs, unfinished))
+    md = grid.markdown(settings, split, plan.seeds)
+    state = "" if unfinished is None else (
+        f"\n\n**{unfinished}: {flags.plural(epochs, 'epoch')} of {plan.epochs} finished**"
+        " (the metrics of each run's kept epoch so far).")
+    rundir.write_text(out / rundir.SUMMARY_MD, f"# jaxnn sweep\n\n`{plan.command}`"
+                      f"{state}\n\n{md}")
+    return settings, md
+
+
+def _curves(result, runs, settings, out: Path, split: str, written: str) -> bool:
+    """curves.png; an error or a signal while drawing it keeps the results, and says so."""
+    from jaxnn.cli import plots
+
+    kept = f"the sweep's results are complete in {out} ({written})"
+    try:
+        return plots.sweep_curves(result.histories, runs, settings, out / rundir.CURVES,
+                                  split)
+    except interrupt.Interrupted as e:
+        raise interrupt.Interrupted(e.signum, f"interrupted while drawing "
+                                    f"{out / rundir.CURVES}; {kept}") from None
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write {out / rundir.CURVES}: "
+                      f"{e.strerror or e}; {kept}. Fix: free space, then draw it again from "
+                      f"{rundir.RUNS_CSV}, or rerun") from None
+
+
+def _progress_line(epoch: int, epochs: int, partial, runs, split: str) -> str:
+    """``"epoch 3/10: 46 runs training, 2 diverged; best mean validation accuracy 0.9123
+    (lr 0.1, l2 0)"``: one line per epoch, for output that is not a terminal."""
+    training = sum(s == "completed" for s in partial.stopped)
+    line = f"epoch {epoch}/{epochs}: {flags.plural(training, 'run')} training"
+    for what in ("diverged", "early"):
+        n = sum(s == what for s in partial.stopped)
+        if n:
+            line += f", {n} {'stopped early' if what == 'early' else what}"
+    scores = {}
+    for r, h, s in zip(runs, partial.histories, partial.stopped, strict=True):
+        if h and s != "diverged":
+            scores.setdefault((r.lr, r.l2), []).append(h[-1]["val_accuracy"])
+    if scores:
+        (lr, l2), accs = max(scores.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+        line += (f"; best mean {split} accuracy {sum(accs) / len(accs):.4f} "
+                 f"({grid.label({'lr': lr, 'l2': l2})})")
+    return line
 
 
 def _config(args, net, tt, n_train: int, n_val: int, split: str, runs) -> dict:
@@ -228,15 +380,18 @@ def _config(args, net, tt, n_train: int, n_val: int, split: str, runs) -> dict:
     }
 
 
-def _summary(settings: list[dict], split: str, table, result, seconds: float) -> dict:
+def _summary(settings: list[dict], split: str, table, result, seconds: float | None,
+             epochs: int, unfinished: str | None) -> dict:
     top = grid.best(settings, split)
     return {
+        "complete": unfinished is None,
+        "epochs_finished": epochs,
         "monitored": split,
         "runs": len(table),
         "diverged": sum(r["stopped"] == "diverged" for r in table),
         "settings": settings,
         "best": None if top is None else {"lr": top["lr"], "l2": top["l2"],
                                           "by": f"mean {split} accuracy"},
-        "train_seconds": round(seconds, 3),
+        "train_seconds": None if seconds is None else round(seconds, 3),
         "compile_seconds": round(result.compile_seconds, 3),
     }

@@ -160,7 +160,8 @@ ORDERS = ("per_run", "shared")  # the minibatch orders fit_many offers (``order=
 def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_size: int, keys,
              grad: str = "manual", validation=None, patience: int | None = None,
              hyperparams: dict | None = None, order: str = "per_run",
-             progress: bool = False) -> ManyResult:
+             progress: bool = False,
+             on_epoch: Callable[[ManyResult], None] | None = None) -> ManyResult:
     """Train K runs together in one compiled program (see the module docstring).
 
     Args:
@@ -240,7 +241,7 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
     compile_seconds = time.perf_counter() - t0
     return _loop(compiled, fold, params, opt_state, keys, values, (x, y, x_val, y_val),
                  K=K, epochs=epochs, patience=patience, progress=progress,
-                 compile_seconds=compile_seconds)
+                 compile_seconds=compile_seconds, on_epoch=on_epoch)
 
 
 _select = jax.jit(lambda keep, new, old: jax.tree.map(
@@ -248,7 +249,7 @@ _select = jax.jit(lambda keep, new, old: jax.tree.map(
 
 
 def _loop(compiled, fold, params, opt_state, keys, values, data, *, K, epochs, patience,
-          progress, compile_seconds) -> ManyResult:
+          progress, compile_seconds, on_epoch=None) -> ManyResult:
     """The host loop: one compiled call per epoch; per-run freezing, histories, stopping."""
     x, y, x_val, y_val = data
     histories: list[list[dict]] = [[] for _ in range(K)]
@@ -294,6 +295,10 @@ def _loop(compiled, fold, params, opt_state, keys, values, data, *, K, epochs, p
                 active[k], stopped[k] = False, "early"
         if patience is not None:
             best_params = _select(jnp.asarray(improved), params, best_params)
+        if on_epoch is not None:
+            on_epoch(ManyResult(params if patience is None else best_params, opt_state,
+                                histories, tuple(int(b) for b in best_epoch), tuple(stopped),
+                                tuple(diverged_at), compile_seconds))
     final = params if patience is None else best_params
     return ManyResult(final, opt_state, histories, tuple(int(b) for b in best_epoch),
                       tuple(stopped), tuple(diverged_at), compile_seconds)
