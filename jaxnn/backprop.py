@@ -26,6 +26,11 @@ vector–Jacobian product with a_i(δ_ij − a_j) (see :mod:`jaxnn.activations`)
 derivatives come from the stored activations (σ' = a(1 − a), tanh' = 1 − a²). The input
 gradient Δ^1 W^1 is never computed: nothing needs it.
 
+On a network with ``norm`` or ``residual`` the hidden layers add two things (see
+:func:`backward`, :mod:`jaxnn.normalization` and docs/equations.md): BP2 carries the skip
+term, ∂J/∂A^{l−1} = (Δ^l W^l + ∂J/∂A^l) ⊙ D^{l−1}, and a normalised layer turns
+Δ̃ = ∂J/∂Z̃ into Δ = ∂J/∂Z by (N1), with ∂J/∂γ (N2) and ∂J/∂β (N3).
+
 All functions are pure and jit-compatible with the network static
 (``jax.jit(value_and_grad, static_argnums=0)``), work under ``vmap`` and in float64 when
 ``jax_enable_x64`` is on. The tests prove ``value_and_grad == jax.value_and_grad(jaxnn.cost,
@@ -44,7 +49,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations, costs, inputs, memory
+from jaxnn import activations, costs, inputs, memory, normalization
+from jaxnn.architecture import STATISTICS, check_net
 from jaxnn.network import (
     Layer,
     Network,
@@ -53,6 +59,7 @@ from jaxnn.network import (
     dropout_masks,
     dropped,
     forward_layers,
+    normalized,
 )
 
 Array = jax.Array
@@ -107,47 +114,83 @@ def output_delta(net: Network, z_out: Array, a_out: Array, y: Array, m) -> Array
 
 def backward(net: Network, params: Params, zs, acts, y: Array, m,
              masks=None) -> tuple[list[Array], Params]:
-    """BP1–BP4 from a stored forward pass (raw: no validation).
+    """BP1–BP4 from a stored forward pass (raw: no validation), with the normalisation
+    (N1)–(N3) and the skip term of BP2 on the layers that have them.
 
     Args:
-      zs, acts: :func:`jaxnn.network.forward_layers`'s ``Z^1..Z^L`` and ``A^0..A^L``.
+      zs, acts: :func:`jaxnn.network.forward_layers`'s ``Z^1..Z^L`` and ``A^0..A^L``, of a
+        training-mode pass (batch norm: the batch's statistics).
       y: float targets ``(m_rows, n_L)``.
       m: the number the cost's mean divides by (the rows here, or the whole batch when
         the rows are one device's share of it).
       masks: the dropout scales ``D^l`` the forward pass used, or ``None``. With dropout
         BP2 is Δ^l = (Δ^{l+1} W^{l+1}) ⊙ D^l ⊙ g'(Z^l) and BP4 uses Ã^{l−1} = A^{l−1} ⊙ D^{l−1}.
     Returns:
-      ``(deltas, grads)``: ``[Δ^1, …, Δ^L]`` and ``(Layer(∂J/∂W^l, ∂J/∂b^l), …)``.
+      ``(deltas, grads)``: ``[Δ^1, …, Δ^L]`` (Δ^l = ∂J/∂Z^l, before normalisation) and the
+      gradient in the parameters' structure: ``Layer(∂J/∂W^l, ∂J/∂b^l)``, with
+      ``∂J/∂γ^l, ∂J/∂β^l`` on a normalised layer (and exact zeros for batch norm's
+      ``mean`` and ``var``).
+
+    On a normalised layer g acts on Z̃ = γ ⊙ Ẑ + β, and on a layer with a skip
+    (A^l = g(Z̃^l) + Ã^{l−1}) the loop carries ∂J/∂A^l: BP2 becomes
+    ∂J/∂A^{l−1} = (Δ^l W^l + ∂J/∂A^l) ⊙ D^{l−1}, then Δ̃^{l−1} = ∂J/∂A^{l−1} ⊙ g'(Z̃^{l−1})
+    and (N1) turns Δ̃ into Δ. The normalisation is recomputed from Z^l (under ``jit`` the
+    compiler shares it with the forward pass's).
     """
     L = net.num_layers
     delta = output_delta(net, zs[-1], acts[-1], y, m)  # (BP1)
     deltas: list[Array] = [delta]
     grads: list[Layer] = [None] * L  # type: ignore[list-item]
+    extra: tuple = ()  # ∂J/∂γ, ∂J/∂β (and zeros for mean, var) of the current layer
+    grad_a = None  # ∂J/∂A^l of the current layer l (needed when layer l has a skip)
     for l in range(L, 0, -1):  # layers L, L−1, …, 1; params[l − 1] is layer l
-        W = params[l - 1].W
+        layer = params[l - 1]
         grad_W = delta.T @ dropped(acts, masks, l - 1)  # (BP4) ∂J/∂W^l = Δ^{lᵀ} A^{l−1}
         grad_b = jnp.sum(delta, axis=0)  # (BP3) ∂J/∂b^l = Σ_rows Δ^l
-        grads[l - 1] = Layer(grad_W, grad_b)
+        grads[l - 1] = type(layer)(grad_W, grad_b, *extra)
         if l > 1:
             g = activations.get(net.activations[l - 2])
             # (BP2) Δ^{l−1} = (Δ^l W^l) ⊙ g'(Z^{l−1})
-            back = delta @ W if masks is None else (delta @ W) * masks[l - 2]  # ⊙ D^{l−1}
-            delta = g.vjp(zs[l - 2], acts[l - 1], back)
+            back = delta @ layer.W
+            if net.skips[l - 1]:
+                back = back + grad_a  # (BP2, skip) ∂J/∂Ã^{l−1} = Δ^l W^l + ∂J/∂A^l
+            if masks is not None:
+                back = back * masks[l - 2]  # ⊙ D^{l−1}
+            grad_a = back  # ∂J/∂A^{l−1}
+            delta, extra = _hidden_delta(net, l - 1, params[l - 2], zs[l - 2], acts[l - 1],
+                                         g, back)
             deltas.append(delta)
     deltas.reverse()
     return deltas, add_l2_grad(net, params, tuple(grads), m)
+
+
+def _hidden_delta(net: Network, l: int, layer, z: Array, a: Array, g, grad_a: Array):
+    """Δ^l = ∂J/∂Z^l of hidden layer l from ``grad_a`` = ∂J/∂A^l, and the gradients of its
+    normalisation's parameters (``()`` for a plain layer)."""
+    if not net.normalized[l - 1]:
+        if net.skips[l - 1]:
+            a = g.fn(z)  # g(Z^l) alone: A^l also holds the skip
+        return g.vjp(z, a, grad_a), ()  # (BP2) ⊙ g'(Z^l)
+    norm = normalized(net, layer, z)  # Ẑ^l, σ^l, Z̃^l of the training-mode pass
+    delta_tilde = g.vjp(norm.z_tilde, g.fn(norm.z_tilde), grad_a)  # (BP2) Δ̃^l = ∂J/∂Z̃^l
+    delta, grad_gamma, grad_beta = normalization.normalize_backward(
+        delta_tilde, norm, layer.gamma, normalization.AXES[net.norm])  # (N1)–(N3)
+    statistics = tuple(jnp.zeros_like(getattr(layer, f)) for f in STATISTICS
+                       if f in layer._fields)  # not trained: exactly 0
+    return delta, (grad_gamma, grad_beta) + statistics
 
 
 def add_l2_grad(net: Network, params: Params, grads: Params, m, l2=None) -> Params:
     """(BP4) ∂J/∂W^l += (λ/m) W^l: the L2 term's gradient added to a data gradient (raw).
     Used where the data gradient is computed without it (summed over devices, clipped per
     example) and the data-independent term is added once. λ is ``net.l2``, or ``l2`` (a
-    scalar, possibly traced) when given."""
+    scalar, possibly traced) when given. Only the weights: b, γ, β and batch norm's
+    statistics take no L2."""
     l2 = net.l2 if l2 is None else l2
     if isinstance(l2, float) and not l2:
         return grads
     # (BP4) + (λ/m) W^l
-    return tuple(Layer(gW + (l2 / m) * W, gb) for (gW, gb), (W, _) in zip(grads, params))
+    return tuple(g._replace(W=g.W + (l2 / m) * p.W) for g, p in zip(grads, params))
 
 
 def value_grad_and_output(
@@ -209,7 +252,9 @@ def deltas(net: Network, params: Params, x, y) -> tuple[Array, ...]:
 def example_grads(net: Network, params: Params, x: Array, y: Array, masks=None) -> Params:
     """∂C(a_i, y_i)/∂θ for every row, by ``vmap`` of BP1–BP4 with m = 1 (raw: no
     validation; the L2 term is left out). ``masks``: the batch's dropout scales, row i
-    used for example i. Leaves get a leading axis m."""
+    used for example i. Leaves get a leading axis m. ValueError under batch norm
+    (:func:`check_per_example`)."""
+    check_per_example(net)
     data_only = net.without_l2()
 
     def one(xi, yi, mi):
@@ -217,6 +262,19 @@ def example_grads(net: Network, params: Params, x: Array, y: Array, masks=None) 
         return value_grad_and_output(data_only, params, xi[None], yi[None], rows)[1]
 
     return jax.vmap(one)(x, y, masks)
+
+
+def check_per_example(net: Network, what: str = "per-example gradients") -> None:
+    """ValueError for a batch-norm network: its examples are coupled (each row's output
+    depends on the batch's μ and σ), so no example has a gradient of its own; what a
+    one-row batch would give (Ẑ = 0, no gradient through γ) is not it. Layer norm and
+    skips keep examples independent and are fine."""
+    if net.norm == "batch":
+        raise ValueError(
+            f"{what} are not defined for a network with norm='batch': batch norm couples "
+            "the examples of a batch (each row is normalised with the batch's mean and "
+            "variance), so an example has no gradient of its own. Fix: norm='layer' (it "
+            "normalises each example on its own), or norm=None.")
 
 
 def per_example_grads(net: Network, params: Params, x, y) -> Params:
@@ -231,6 +289,7 @@ def per_example_grads(net: Network, params: Params, x, y) -> Params:
       the params pytree with a leading axis m on every leaf:
       ``W^l: (m, n_l, n_{l−1})``, ``b^l: (m, n_l)``.
     """
+    check_per_example(check_net(net))
     params, x, y = inputs.check_call(net, params, x, y, memory.check_per_example)
     return example_grads(net, params, x, y)
 

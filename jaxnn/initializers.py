@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, inputs, memory
-from jaxnn.architecture import Layer, check_net
+from jaxnn.architecture import BatchNormLayer, Layer, NormLayer, check_net
 
 
 class Scheme(NamedTuple):
@@ -147,7 +147,10 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
       **options: the scheme's options: ``epsilon`` (> 0) for ``uniform``. Unknown options
         are an error (no silent typos).
     Returns:
-      ``(Layer(W^1, b^1), …, Layer(W^L, b^L))``.
+      ``(Layer(W^1, b^1), …, Layer(W^L, b^L))``; under ``net.norm`` each hidden layer is a
+      ``NormLayer(W, b, gamma=1, beta=0)`` (layer norm) or ``BatchNormLayer(W, b, gamma=1,
+      beta=0, mean=0, var=1)`` (batch norm), so Z̃ = Ẑ at the start. The scheme draws W and
+      b alike with or without norm.
     Raises:
       TypeError: a dtype other than float16, bfloat16, float32 or float64.
       ValueError: float64 without JAX's 64-bit mode; parameters over the memory limit.
@@ -157,9 +160,20 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
     opts = _check_options(scheme, options)
     dtype = _check_dtype(dtype)
     key = inputs.check_key(key)
-    memory.check_params(net, dtype, memory_limit)
+    memory.check_params(net.sizes, memory.num_params(net), dtype, memory_limit)
     shapes = tuple(w_shape for w_shape, _ in net.shapes())
-    return _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())))
+    layers = _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())))
+    return tuple(_normalised(kind, layer) for kind, layer in zip(net.layer_types(), layers))
+
+
+def _normalised(kind: type, layer: Layer):
+    """``layer`` as a ``kind``: γ = 1, β = 0 (and population mean 0, variance 1)."""
+    if kind is Layer:
+        return layer
+    ones, zeros = jnp.ones_like(layer.b), jnp.zeros_like(layer.b)
+    if kind is NormLayer:
+        return NormLayer(layer.W, layer.b, ones, zeros)
+    return BatchNormLayer(layer.W, layer.b, ones, zeros, zeros, ones)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))

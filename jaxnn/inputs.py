@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import costs, memory
-from jaxnn.architecture import Layer, check_net
+from jaxnn.architecture import Network, check_net
 
 # The parameter dtypes jaxnn computes in (float64 with JAX's 64-bit mode on). float8 types
 # cannot hold an activation, longdouble is no JAX dtype.
@@ -60,8 +60,10 @@ _device_min_max = jax.jit(lambda a: (jnp.min(a), jnp.max(a)))
 
 
 def check_params(net, params):
-    """``params`` as a tuple of ``Layer(W, b)`` matching ``net``'s shapes, one dtype."""
-    check_net(net)
+    """``net`` a :class:`~jaxnn.architecture.Network` (checked when it was built), and
+    ``params`` as a tuple of ``Layer(W, b)`` matching its shapes, one dtype."""
+    if not isinstance(net, Network):
+        check_net(net)  # raises: the message of every entry point
     if not isinstance(params, (tuple, list)):
         raise TypeError(
             f"params must be a tuple of Layer(W, b), one per layer; got "
@@ -74,14 +76,17 @@ def check_params(net, params):
         )
     out = []
     dtype = None
-    for l, (layer, (w_shape, b_shape)) in enumerate(zip(params, net.shapes()), start=1):
-        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
+    for l, (layer, kind, fields) in enumerate(
+            zip(params, net.layer_types(), net.param_shapes()), start=1):
+        names = tuple(f for f, _ in fields)
+        if not isinstance(layer, (tuple, list)) or len(layer) != len(fields):
             raise TypeError(
-                f"params[{l - 1}] (layer {l}) must be a Layer(W, b) pair; got "
-                f"{type(layer).__name__}."
+                f"params[{l - 1}] (layer {l}) must be a {kind.__name__}({', '.join(names)})"
+                f"{' pair' if len(names) == 2 else ''}; got {type(layer).__name__}"
+                f"{_length(layer)}. Fix: params = "
+                "jaxnn.init_params(key, net)."
             )
-        W, b = layer
-        for label, arr, shape in (("W", W, w_shape), ("b", b, b_shape)):
+        for arr, (label, shape) in zip(layer, fields):
             if not hasattr(arr, "shape") or not hasattr(arr, "dtype"):
                 raise TypeError(
                     f"params[{l - 1}].{label} (layer {l}) must be an array; got "
@@ -107,9 +112,14 @@ def check_params(net, params):
                     f"params[{l - 1}].{label} (layer {l}) is {arr.dtype}. Fix: cast them all, "
                     "e.g. jax.tree.map(lambda p: p.astype(jnp.float32), params)."
                 )
-        out.append(Layer(W, b))
+        out.append(kind(*layer))
     _check_finite_params(out)
     return tuple(out)
+
+
+def _length(layer) -> str:
+    """`` of 3 entries`` for a sequence (what a wrong-length layer got), else ``""``."""
+    return f" of {len(layer)} entries" if isinstance(layer, (tuple, list)) else ""
 
 
 def _check_finite_params(params) -> None:
@@ -125,7 +135,7 @@ def _check_finite_params(params) -> None:
     if finite is None or finite:
         return
     for l, layer in enumerate(params, start=1):
-        for label, leaf in zip(("W", "b"), layer):
+        for label, leaf in zip(layer._fields, layer):
             if not bool(_all_finite(leaf)):
                 raise ValueError(
                     f"params[{l - 1}].{label} (layer {l}) contains NaN or Inf. Fix: these are "
@@ -215,6 +225,14 @@ def check_x(net, x, params, fits=None) -> tuple[jax.Array, bool]:
     """``x`` as ``(m, n_0)`` in the parameters' dtype, and whether it was one example.
     ``fits(net, m, dtype)``: a memory check (:mod:`jaxnn.memory`) made before the copy, from
     the shapes alone (at trace time under jit too; skipped for a symbolic row count)."""
+    return check_rows(x, net.sizes, params[0].W,
+                      None if fits is None else (lambda m, dtype: fits(net, m, dtype)))
+
+
+def check_rows(x, sizes: tuple[int, ...], like, fits=None) -> tuple[jax.Array, bool]:
+    """:func:`check_x` given the network's ``sizes`` and one parameter ``like`` (its dtype
+    and device): what a plan's door calls once per data set. ``fits(m, dtype)``."""
+    n_in = sizes[0]
     x = as_array("x", x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
@@ -227,25 +245,25 @@ def check_x(net, x, params, fits=None) -> tuple[jax.Array, bool]:
         single = False
     else:
         raise ValueError(
-            f"x must have shape (m, {net.n_in}) or ({net.n_in},); got {tuple(x.shape)}. "
+            f"x must have shape (m, {n_in}) or ({n_in},); got {tuple(x.shape)}. "
             f"Fix: flatten each example, x.reshape(len(x), -1)."
         )
-    if x.shape[-1] != net.n_in:
+    if x.shape[-1] != n_in:
         raise ValueError(
-            f"x's last dimension must be n_0 = {net.n_in} (sizes {net.sizes}); got shape "
+            f"x's last dimension must be n_0 = {n_in} (sizes {sizes}); got shape "
             f"{tuple(x.shape)}. Fix: check the data, or build the network with n_0 = "
             f"{x.shape[-1]}."
         )
     if not single and x.shape[0] == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)}); a batch needs at least one row.")
     if fits is not None and isinstance(m := 1 if single else x.shape[0], int):  # not symbolic
-        fits(net, m, params[0].W.dtype)
+        fits(m, like.dtype)
     original = x
-    x = cast(x, params[0].W.dtype)
+    x = cast(x, like.dtype)
     if is_concrete(x) and _read(lambda: bool(_all_finite(x))) is False:
         raise ValueError(_not_finite("x", original, x.dtype,
                                      "clean the data (e.g. np.nan_to_num, or drop rows)"))
-    x = to_device_of(jnp.asarray(x), params[0].W)
+    x = to_device_of(jnp.asarray(x), like)
     return (x[None] if single else x), single
 
 
@@ -285,8 +303,16 @@ def check_call(net, params, x, y,
 
 def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
     """Targets as ``(m, n_L)`` floats in ``dtype``; integer labels become one-hot rows."""
+    return check_targets(y, net.n_out, net.cost, m, single, dtype)
+
+
+def check_targets(y, n: int, cost, m: int, single: bool, dtype,
+                  labels: bool = False) -> jax.Array:
+    """:func:`check_y` given the network's output width ``n`` and ``cost``. With
+    ``labels=True`` integer (or bool) labels are kept as int32 ``(m,)``, range-checked in
+    one pass, instead of becoming one-hot rows (what training needs: the compiled step
+    one-hot encodes each minibatch)."""
     y = as_array("y", y)
-    n = net.n_out
     if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:
         want = () if single else (m,)
         if tuple(y.shape) != want:
@@ -295,8 +321,10 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
                 f"{tuple(y.shape)}. Fix: pass labels of shape (m,), or float targets of shape "
                 f"(m, {n})."
             )
-        _check_label_range(net, y)
+        _check_label_range(n, y)
         y = y[None] if single else y
+        if labels:
+            return jnp.asarray(y, jnp.int32)
         return _compiled_targets(n, y, np.dtype(dtype))
     if not jnp.issubdtype(y.dtype, jnp.floating):
         raise TypeError(f"y must be floating point targets or integer labels; got {y.dtype}.")
@@ -312,12 +340,12 @@ def check_y(net, y, m: int, single: bool, dtype) -> jax.Array:
         raise ValueError(_not_finite("y", original, y.dtype, "clean the targets"))
     y = jnp.asarray(y)
     bounds = (_read(lambda: _min_max(y))
-              if costs.get(net.cost).probabilities and is_concrete(y) and y.size else None)
+              if costs.get(cost).probabilities and is_concrete(y) and y.size else None)
     if bounds is not None:
         lo_v, hi_v = bounds
         if lo_v < 0 or hi_v > 1:
             raise ValueError(
-                f"the cost {costs.name_of(net.cost)!r} needs targets in [0, 1] (probabilities); "
+                f"the cost {costs.name_of(cost)!r} needs targets in [0, 1] (probabilities); "
                 f"got values from {lo_v:g} to {hi_v:g}. Fix: one-hot or 0/1 targets, integer "
                 "class labels, or cost='quadratic' for regression targets.")
     return y[None] if single else y
@@ -332,9 +360,8 @@ def _min_max(a) -> tuple:
     return lo.item(), hi.item()
 
 
-def _check_label_range(net, labels) -> None:
-    """Integer labels in [0, n_L) (in {0, 1} for a single output unit)."""
-    n = net.n_out
+def _check_label_range(n: int, labels) -> None:
+    """Integer labels in [0, n_L) (in {0, 1} for a single output unit), ``n`` = n_L."""
     hi = 2 if n == 1 else n
     bounds = _read(lambda: _min_max(labels)) if is_concrete(labels) and labels.size else None
     if bounds is not None:
@@ -366,7 +393,7 @@ def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
     if jnp.issubdtype(labels.dtype, jnp.integer) or labels.dtype == jnp.bool_:
         if tuple(labels.shape) != (m,):
             raise ValueError(f"labels must have shape ({m},); got {tuple(labels.shape)}.")
-        _check_label_range(net, labels)
+        _check_label_range(net.n_out, labels)
         return jnp.asarray(labels, jnp.int32)
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(

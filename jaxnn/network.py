@@ -4,6 +4,14 @@ A batch is rows: ``x: (m, n_0)``. The forward pass, in batch form (docs/equation
 
     Z^l = A^{l−1} W^{lᵀ} + b^l,   A^l = g_l(Z^l),   A^0 = X
 
+On a normalised hidden layer (``net.norm``, :mod:`jaxnn.normalization`) g takes
+Z̃^l = γ ⊙ Ẑ^l + β instead of Z^l, and on a layer with a skip (``net.skips``) the layer's
+input is added: A^l = g(Z̃^l) + Ã^{l−1}. Batch norm has two modes: **training** (the
+batch's own statistics: :func:`forward_layers`' default, :func:`cost`, the gradients)
+and **evaluation** (the population statistics stored in the parameters:
+:func:`forward`, :func:`predict`, :func:`accuracy`), written by
+:func:`population_statistics`. Layer norm and plain layers are the same in both.
+
 and the cost, averaged over the m rows, with L2 on the weights (biases not regularised,
 as the backpropagation notebook cheat sheet writes J)::
 
@@ -34,14 +42,23 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations, costs, inputs, memory
-from jaxnn.architecture import Layer, Network, Params, mlp, num_params
+from jaxnn import activations, costs, inputs, memory, normalization
+from jaxnn.architecture import (
+    BatchNormLayer,
+    Layer,
+    Network,
+    NormLayer,
+    Params,
+    mlp,
+    num_params,
+)
 
 Array = jax.Array
 
 __all__ = [
-    "Layer", "Network", "Params", "mlp", "num_params",
-    "dropout_masks", "dropped", "forward_layers", "raw_cost", "example_costs", "l2_term",
+    "Layer", "NormLayer", "BatchNormLayer", "Network", "Params", "mlp", "num_params",
+    "dropout_masks", "dropped", "normalized", "forward_layers", "population_statistics",
+    "with_population_statistics", "raw_cost", "example_costs", "l2_term",
     "cost_from_pass", "predict_from_output",
     "labels_of", "forward", "cost", "predict", "accuracy",
 ]
@@ -51,15 +68,18 @@ __all__ = [
 # Raw: no validation.
 
 
-def dropout_masks(net: Network, key, m: int, dtype) -> tuple[Array, ...] | None:
+def dropout_masks(net: Network, key, m: int, dtype, keep=None) -> tuple[Array, ...] | None:
     """Inverted-dropout scales ``D^l = M^l / (1 − p)`` for the hidden layers l = 1..L−1,
     ``M^l ~ Bernoulli(1 − p)`` of shape ``(m, n_l)``; ``None`` when ``key`` is ``None`` (at
-    evaluation) or ``net.dropout`` is 0. Layer l draws with ``fold_in(key, l)``."""
+    evaluation) or ``net.dropout`` is 0. Layer l draws with ``fold_in(key, l)``. ``keep``:
+    1 − p as an array in JAX's default float (a compiled epoch's input, so every rate
+    shares one program) in place of ``1 − net.dropout``; the same masks for the same p."""
     if key is None or not net.dropout:
         return None
-    keep = 1.0 - net.dropout
+    keep = 1.0 - net.dropout if keep is None else keep
+    scale = keep if isinstance(keep, float) else jax.numpy.asarray(keep).astype(dtype)
     return tuple(
-        jax.random.bernoulli(jax.random.fold_in(key, l), keep, (m, n)).astype(dtype) / keep
+        jax.random.bernoulli(jax.random.fold_in(key, l), keep, (m, n)).astype(dtype) / scale
         for l, n in enumerate(net.sizes[1:-1], start=1)
     )
 
@@ -71,26 +91,72 @@ def dropped(acts, masks, l: int) -> Array:
     return acts[l] * masks[l - 1]
 
 
-def forward_layers(net: Network, params: Params, x: Array,
-                   masks=None) -> tuple[list[Array], list[Array]]:
+def normalized(net: Network, layer, z: Array, training: bool = True):
+    """Layer l's normalisation of ``Z^l: (m, n_l)`` (:func:`jaxnn.normalization.normalize`):
+    Ẑ, σ and Z̃ = γ ⊙ Ẑ + β over the axis of ``net.norm``; batch norm in evaluation
+    (``training=False``) uses the layer's stored ``mean`` and ``var``."""
+    stats = None if training or net.norm != "batch" else (layer.mean, layer.var)
+    return normalization.normalize(z, layer.gamma, layer.beta, normalization.AXES[net.norm],
+                                   stats)
+
+
+def forward_layers(net: Network, params: Params, x: Array, masks=None,
+                   training: bool = True) -> tuple[list[Array], list[Array]]:
     """The forward pass that keeps every Z^l and A^l.
 
     Args:
       x: ``(m, n_0)``, in the parameters' dtype.
       masks: :func:`dropout_masks` (training with dropout), or ``None``.
+      training: batch norm's mode: ``True``, the batch's statistics (the cost and the
+        gradients are of this mode); ``False``, the stored population statistics
+        (evaluation: each row's output depends on that row alone). Nothing else differs.
     Returns:
-      ``(zs, activations)``: ``zs[l−1] = Z^l: (m, n_l)`` for l = 1..L and
-      ``activations[l] = A^l: (m, n_l)`` for l = 0..L (``activations[0] = X``). Under
-      dropout ``A^l`` is the activation before its mask; layer l + 1 sees
-      :func:`dropped` ``(activations, masks, l) = A^l ⊙ D^l``.
+      ``(zs, activations)``: ``zs[l−1] = Z^l: (m, n_l)`` for l = 1..L (before any
+      normalisation) and ``activations[l] = A^l: (m, n_l)`` for l = 0..L
+      (``activations[0] = X``). Under dropout ``A^l`` is the activation before its mask;
+      layer l + 1 sees :func:`dropped` ``(activations, masks, l) = A^l ⊙ D^l``.
     """
     zs, acts = [], [x]
-    for l, ((W, b), name) in enumerate(zip(params, net.activations), start=1):
-        z = dropped(acts, masks, l - 1) @ W.T + b  # Z^l = A^{l−1} W^{lᵀ} + b^l
-        a = activations.get(name).fn(z)  # A^l = g(Z^l)
+    layers = zip(params, net.activations, net.normalized, net.skips)
+    for l, (layer, name, normed, skip) in enumerate(layers, start=1):
+        a_prev = dropped(acts, masks, l - 1)
+        z = a_prev @ layer.W.T + layer.b  # Z^l = A^{l−1} W^{lᵀ} + b^l
         zs.append(z)
+        if normed:
+            z = normalized(net, layer, z, training).z_tilde  # Z̃^l = γ ⊙ Ẑ^l + β
+        a = activations.get(name).fn(z)  # A^l = g(Z^l)
+        if skip:
+            a = a + a_prev  # A^l = g(Z̃^l) + Ã^{l−1}, the skip connection
         acts.append(a)
     return zs, acts
+
+
+def population_statistics(net: Network, params: Params, x: Array) -> Params:
+    """``params`` with each batch-norm layer's ``mean`` and ``var`` set to the statistics of
+    its Z^l over the whole data set ``x: (n, n_0)`` (raw: no validation; jit-able).
+
+    Layer by layer, in one pass: layer l's statistics are taken over all n rows, with the
+    layers before it already normalised by theirs, so afterwards the evaluation forward
+    of ``x`` equals the training-mode forward of ``x`` as one batch. Recomputed after each
+    epoch rather than kept as running averages during it: exact (not an estimate mixing
+    parameters of several steps), no momentum hyper-parameter, independent of the batch
+    order, and, being in ``params``, kept by checkpoints and resume like any parameter.
+    Memory: two layers' activations of the set at a time. Identity for a network without
+    batch norm. No dropout (statistics of the network as evaluated).
+    """
+    if net.norm != "batch":
+        return params
+    out, a = [], x
+    layers = zip(params, net.activations, net.normalized, net.skips)
+    for layer, name, normed, skip in layers:
+        z = a @ layer.W.T + layer.b  # Z^l over the whole set
+        if normed:
+            mu, var = normalization.moments(z, 0)
+            layer = layer._replace(mean=mu[0], var=var[0])
+            z = normalized(net, layer, z, training=False).z_tilde
+        a = activations.get(name).fn(z) + (a if skip else 0)
+        out.append(layer)
+    return tuple(out)
 
 
 def example_costs(net: Network, z_out: Array, a_out: Array, y: Array) -> Array:
@@ -113,7 +179,8 @@ def l2_term(net: Network, params: Params, m, l2=None) -> Array:
     l2 = net.l2 if l2 is None else l2
     if isinstance(l2, float) and not l2:
         return jnp.zeros((), params[0].W.dtype)
-    return (l2 / (2 * m)) * sum(jnp.sum(W * W) for W, _ in params)  # (λ/2m) Σ ‖W^l‖²
+    # (λ/2m) Σ ‖W^l‖² (only the weights: not b, γ, β or batch norm's statistics)
+    return (l2 / (2 * m)) * sum(jnp.sum(layer.W * layer.W) for layer in params)
 
 
 def cost_from_pass(net: Network, params: Params, zs, acts, y: Array) -> Array:
@@ -161,6 +228,9 @@ def forward(net: Network, params: Params, x, key=None) -> Array:
       x: ``(m, n_0)`` or a single example ``(n_0,)``; floating point.
       key: a PRNG key to apply dropout as in training (``net.dropout > 0``); ``None``
         (evaluation) applies none.
+    Batch norm runs in evaluation mode here (the stored population statistics), so one
+    example's output is the same alone as inside any batch.
+
     Returns:
       ``A^L: (m, n_L)``, or ``(n_L,)`` for a single example. Computed in the parameters'
       dtype.
@@ -183,7 +253,9 @@ def cost(net: Network, params: Params, x, y, key=None) -> Array:
       key: a PRNG key: J of the network with dropout applied as in training (the masks
         :func:`dropout_masks` draws from it); ``None``: no dropout (evaluation).
     Returns:
-      the scalar J. ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference.
+      the scalar J. ``jax.grad(jaxnn.cost, argnums=1)`` is the autodiff reference. Batch
+      norm runs in training mode here (the batch's own statistics): J is the cost the
+      gradients of :mod:`jaxnn.backprop` and training are of.
     """
     params, x, y = inputs.check_call(net, params, x, y)
     # Eager, unlike forward and accuracy: jax.grad(jaxnn.cost) is the autodiff reference,
@@ -217,6 +289,20 @@ def accuracy(net: Network, params: Params, x, labels) -> Array:
     return _accuracy(net, params, x, labels)
 
 
+def with_population_statistics(net: Network, params: Params, x) -> Params:
+    """``params`` with every batch-norm layer's ``mean`` and ``var`` computed over the data
+    set ``x: (n, n_0)`` (see :func:`population_statistics`); checked arguments, one compiled
+    program. Call it after training a batch-norm network with your own loop, before
+    :func:`forward`, :func:`predict` or :func:`accuracy` (``jaxnn.train.fit`` does it for
+    you). Returns the params unchanged for a network without batch norm."""
+    params = inputs.check_params(net, params)
+    x, _ = inputs.check_x(net, x, params, memory.check_forward)
+    return _population_statistics(net, params, x)
+
+
+_population_statistics = jax.jit(population_statistics, static_argnums=0)
+
+
 # The public functions' arithmetic, one compiled program per network and shapes (checked
 # arguments only): run eagerly, each operation would compile on its own first use.
 
@@ -225,11 +311,11 @@ def accuracy(net: Network, params: Params, x, labels) -> Array:
 def _output(net: Network, params: Params, x: Array, key) -> Array:
     """A^L of checked ``x: (m, n_0)``; dropout masks drawn from ``key`` unless it is None."""
     masks = dropout_masks(net, key, x.shape[0], x.dtype)
-    return forward_layers(net, params, x, masks)[1][-1]
+    return forward_layers(net, params, x, masks, training=False)[1][-1]
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _accuracy(net: Network, params: Params, x: Array, labels: Array) -> Array:
     """The fraction of rows of checked ``x`` predicted as their int32 ``labels: (m,)``."""
-    a_out = forward_layers(net, params, x)[1][-1]
+    a_out = forward_layers(net, params, x, training=False)[1][-1]
     return jnp.mean((predict_from_output(net, a_out) == labels).astype(a_out.dtype))
