@@ -1,0 +1,37 @@
+"""Every ```python block of the guides runs, as a reader would paste it.
+
+The blocks of one page run in order in one namespace, in a fresh temporary folder (the files
+they write land there). A block fenced ```py instead is shown but not run (it needs several
+devices, processes or a download); a ```bash or ```console block is a shell command. The
+blocks assert what the text around them says, so a snippet that drifts from the API fails
+here.
+"""
+
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "docs/getting-started.md", *sorted((ROOT / "docs/how-to").glob("*.md")),
+         *sorted((ROOT / "docs/explanation").glob("*.md"))]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+
+
+def _blocks(page):
+    return BLOCK.findall(page.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT / "docs").as_posix())
+def test_the_page_runs(page, tmp_path, monkeypatch):
+    blocks = _blocks(page)
+    if not blocks:
+        pytest.skip(f"{page.name} has no python block")
+    source = "\n".join(blocks)
+    if "import optax" in source:
+        pytest.importorskip("optax")
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__docs__"}
+    for number, block in enumerate(blocks, 1):
+        code = compile(block, f"{page.relative_to(ROOT)} (python block {number})", "exec")
+        exec(code, namespace)  # noqa: S102 - the documentation's own code
