@@ -245,3 +245,20 @@ def test_a_browser_renders_the_page(site, page, tmp_path):
     assert _not_blank(shot), f"the screenshot of {page or 'home'} is blank"
     assert not console, f"console messages on {page or 'home'}: {console}"
     assert not failures, f"failed requests on {page or 'home'}: {failures}"
+
+
+def test_no_registry_list_is_typed_in_the_docs():
+    """README and docs/*.md never spell out a registry's names as a list (two in a row, in
+    the registry's order): lists come from the registries when the site is built."""
+    from jaxnn import activations, costs, data, initializers, optimizers
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    typed = []
+    for registry in (activations.ACTIVATIONS, costs.COSTS, initializers.INITIALIZERS,
+                     optimizers.OPTIMIZERS, data.DATASETS):
+        names = list(registry)
+        for a, b in zip(names, names[1:]):
+            for page in pages:
+                if f"{a}, {b}" in page.read_text(encoding="utf-8"):
+                    typed.append(f"{page.relative_to(ROOT)}: '{a}, {b}'")
+    assert not typed, f"registry names typed as a list: {typed}"
