@@ -3,31 +3,38 @@ the committed results.
 
     python scripts/readme.py          # print every block
     python scripts/readme.py --write  # rewrite them inside README.md and docs/equations.md
+    mkdocs build --strict             # the site's generated pages, from the same files
 
 Nothing is run: the blocks are rendered from the source files and from what the
 experiments last wrote under ``experiments/results/``.
 
-Blocks (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``):
+Blocks (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``) of README.md:
 
-* ``equations``: each equation of the source documents (see docs/equations.md) and the line
-  of jaxnn that implements it. Each row names a marker (the start of a comment or
-  docstring) in a source file; the line number is found, not typed, so the table stays
-  true when the code moves.
-* ``benchmark``: the figure ``experiments/results/benchmark.png`` and the tables, rendered
-  from ``experiments/results/benchmark.json`` (written by ``python -m experiments.benchmark``)
-  with ``experiments.benchmark.to_markdown``; ``--write`` first redraws the figure and
-  rewrites ``benchmark.md`` from that JSON (as ``python -m experiments.benchmark
-  --figure-only`` does), so both follow whatever results JSON exists.
-* ``sweep_benchmark``: ``experiments/results/sweep_benchmark.md``, written by
-  ``python -m experiments.sweep_benchmark``.
-* ``step_ratio``: ``experiments/results/step_ratio.md``, written by
-  ``python scripts/step_ratio.py`` (the manual step against the plain scan, over fresh
-  processes).
-* ``experiments``: one row per ``experiments/results/<name>.json`` (written by
-  ``python -m experiments.run_all``): the claim, whether it held, the finding.
-* ``worked_example`` (docs/equations.md): the single-neuron worked example to full
-  precision, from ``experiments/results/worked_example.json`` (written by
-  ``python -m experiments.worked_example``), so that no number in it is typed by hand.
+* ``equations``: each equation of the source documents (see docs/equations.md), linked to
+  its place on the site's equations page, and the file and marker (the start of a comment
+  or docstring, usually the equation's tag such as ``# (BP2)``) of the line that
+  implements it. No line number is printed: a line that moves changes nothing, and a
+  marker that disappears is an error.
+* ``default_run``: the default network's test accuracy over seeds, from
+  ``experiments/results/mnist.json`` (``python -m experiments.mnist``).
+* ``headline_performance``: the benchmark's figure and which of its goals were met, from
+  ``experiments/results/benchmark.json`` (``python -m experiments.benchmark``); ``--write``
+  first redraws the figure and rewrites ``benchmark.md`` from that JSON (as ``python -m
+  experiments.benchmark --figure-only`` does).
+* ``headline_experiments``: one figure and whether each claim held, one row per
+  ``experiments/results/<name>.json`` (``python -m experiments.run_all``).
+
+and of docs/equations.md:
+
+* ``worked_example``: the single-neuron worked example to full precision, from
+  ``experiments/results/worked_example.json`` (``python -m experiments.worked_example``),
+  so that no number in it is typed by hand.
+
+The site's results pages (benchmark, sweep benchmark, step ratio, the experiments' report)
+are not committed: scripts/docs_hooks.py renders them with ``render_benchmark``,
+``render_sweep_benchmark``, ``render_step_ratio`` and the report itself at every
+``mkdocs build``, so after new results ``python scripts/readme.py --write && mkdocs build
+--strict`` brings README and the site up to date.
 
 tests/test_readme.py checks that README's blocks equal this script's output.
 """
