@@ -68,9 +68,49 @@ RESULT_PAGES = {
 }
 
 
+# The reading order of the API page; a module not named here follows, alphabetically, so a
+# new module is documented without an edit (a name here that no longer exists is skipped).
+API_ORDER = ("architecture", "network", "initializers", "activations", "costs",
+             "user_components", "components", "backprop", "gradcheck", "optimizers",
+             "schedules", "train", "checkpoint", "data", "privacy", "compile_cache", "inputs",
+             "memory", "cli")
+
+
+def api_modules() -> list[str]:
+    """What the API page documents, found in the package: every public module and package
+    of ``jaxnn``, the submodules a package names in its ``__all__``, and its subpackages
+    that declare an ``__all__`` of their own."""
+    import importlib
+    import pkgutil
+    import types
+
+    import jaxnn
+
+    top = [m.name for m in pkgutil.iter_modules(jaxnn.__path__) if not m.name.startswith("_")]
+    top.sort(key=lambda n: (API_ORDER.index(n) if n in API_ORDER else len(API_ORDER), n))
+    out = []
+    for name in top:
+        dotted = f"jaxnn.{name}"
+        out.append(dotted)
+        module = importlib.import_module(dotted)
+        if not hasattr(module, "__path__"):
+            continue
+        for sub in pkgutil.iter_modules(module.__path__):
+            if sub.name.startswith("_"):
+                continue
+            child = importlib.import_module(f"{dotted}.{sub.name}")
+            named = sub.name in getattr(module, "__all__", ())
+            if named and isinstance(getattr(module, sub.name, None), types.ModuleType):
+                out.append(child.__name__)
+            elif named:  # a function named like its module (jaxnn.cli.main)
+                out.append(f"{child.__name__}.{sub.name}")
+            elif sub.ispkg and hasattr(child, "__all__"):
+                out.append(child.__name__)
+    return out
+
+
 def _documented_modules() -> set[str]:
-    api = (ROOT / "docs/reference/api.md").read_text(encoding="utf-8")
-    return set(re.findall(r"^::: (jaxnn[\w.]*)", api, re.M))
+    return set(api_modules())
 
 
 def _module_anchor(repo_path: str) -> str:
@@ -320,7 +360,12 @@ def gen_equation_code(page_uri: str) -> str:
     return "\n".join(out)
 
 
+def gen_api(page_uri: str) -> str:
+    return "\n\n".join(f"::: {name}" for name in api_modules())
+
+
 GENERATORS = {
+    "api": gen_api,
     "toplevel": gen_toplevel,
     "cli": gen_cli,
     "registries": gen_registries,
