@@ -56,10 +56,12 @@ forming the (n × n) Jacobian.
 ``fn(z)`` and its hand-written ``deriv(z, a)``; the object is accepted wherever a name is
 (``jaxnn.mlp(..., hidden=act)``, ``jaxnn.Network(sizes, (act, ...), cost)``), and
 :func:`get` returns it for the object or its name. User components are kept apart from
-:data:`ACTIVATIONS` (in :data:`USER`), so the registry stays the list of built-ins; a user
-name may not shadow a built-in. :func:`jaxnn.gradcheck.check_activation` compares
-``deriv`` with ``jax.grad(fn)``; see :mod:`jaxnn.components` (the checks) and
-:mod:`jaxnn.user_components`.
+:data:`ACTIVATIONS` (in :data:`USER`), so the registry stays the list of built-ins. User
+names are a namespace of their own: a user component may share a built-in's name (a name
+given as a string means the built-in), and a checkpoint records a user component as one,
+with its import path and fingerprint (:mod:`jaxnn.user_components`).
+:func:`jaxnn.gradcheck.check_activation` compares ``deriv`` with ``jax.grad(fn)``; see
+:mod:`jaxnn.components` (the checks).
 
 Softmax and sigmoid also carry ``log_fn`` (log a, computed stably from z by
 log-sum-exp / log-sigmoid) and sigmoid ``log1m_fn`` (log(1 − a) = −softplus(z)), so the
@@ -317,7 +319,7 @@ def custom(name: str, fn, deriv, *, threshold: float = 0.0, hidden: bool = True)
       the :class:`Activation`, also registered under ``name`` (:data:`USER`), so that
       ``get(name)`` and a saved network naming it find it.
     """
-    name = user_components.check_name("activation", name, ACTIVATIONS)
+    name = user_components.check_name("activation", name)
     user_components.check_function("activation", name, "fn", fn, "fn(z) → g(z)")
     user_components.check_function("activation", name, "deriv", deriv, "deriv(z, a) → g'(z)")
     threshold = _checks.real("threshold", threshold, fix="e.g. threshold=0.5")
@@ -336,13 +338,13 @@ def register(act: Activation) -> Activation:
                                  act, "build one with jaxnn.activations.custom(name, fn, deriv)")
     if ACTIVATIONS.get(act.name) is act:
         return act
-    user_components.check_name("activation", act.name, ACTIVATIONS)
+    user_components.check_name("activation", act.name)
     z = jnp.zeros((2, 3), jnp.float32)
     calls = [("fn(z)", act.fn, (z,), (2, 3)), ("vjp(z, a, g)", act.vjp, (z, z, z), (2, 3))]
     if act.deriv is not None:
         calls.append(("deriv(z, a)", act.deriv, (z, z), (2, 3)))
     user_components.check_shapes("activation", act.name, calls)
-    USER[act.name] = act
+    user_components.enter(act, USER)
     return act
 
 
@@ -355,8 +357,9 @@ def get(name) -> Activation:
     if isinstance(name, str):
         if name in ACTIVATIONS:
             return ACTIVATIONS[name]
-        if name in USER:
-            return USER[name]
+        found = user_components.lookup("activation", name, USER)
+        if found is not None:
+            return found
         raise ValueError(f"unknown activation {name!r}; expected one of: {', '.join(ACTIVATIONS)}"
                          f"{user_components.user_table_name('activation', USER)}.")
     raise TypeError(_checks.message(
@@ -378,8 +381,9 @@ def name_of(act) -> str:
 
 def describe(act):
     """The JSON record of ``act`` in a network description: a built-in's name, or
-    ``{"name": …, "import": "module:attribute" or None}`` for a user activation."""
-    return user_components.describe(canonical(act), ACTIVATIONS)
+    ``{"name": …, "import": "module:attribute" or None, "fingerprint": …}`` for a user
+    activation."""
+    return user_components.describe("activation", canonical(act), ACTIVATIONS)
 
 
 def resolve(entry):

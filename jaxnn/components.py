@@ -33,6 +33,7 @@ import numpy as np
 
 from jaxnn import _checks, activations, costs
 from jaxnn.user_components import (  # noqa: F401  (the errors are re-exported)
+    ComponentChanged,
     ComponentError,
     MissingComponent,
     check_shapes,

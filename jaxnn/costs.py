@@ -219,7 +219,7 @@ def custom(name: str, fn, grad, *, probabilities: bool = False) -> Cost:
     Returns:
       the :class:`Cost`, also registered under ``name`` (:data:`USER`).
     """
-    name = user_components.check_name("cost", name, COSTS)
+    name = user_components.check_name("cost", name)
     user_components.check_function("cost", name, "fn", fn, "fn(a, y) → C per example")
     user_components.check_function("cost", name, "grad", grad, "grad(a, y) → ∇_a C")
     if not isinstance(probabilities, bool):
@@ -235,11 +235,11 @@ def register(cost: Cost) -> Cost:
                                  "build one with jaxnn.costs.custom(name, fn, grad)")
     if COSTS.get(cost.name) is cost:
         return cost
-    user_components.check_name("cost", cost.name, COSTS)
+    user_components.check_name("cost", cost.name)
     a = jnp.full((2, 3), 0.5, jnp.float32)
     user_components.check_shapes("cost", cost.name, [("fn(a, y)", cost.fn, (a, a), (2,)),
                                                 ("grad(a, y)", cost.grad, (a, a), (2, 3))])
-    USER[cost.name] = cost
+    user_components.enter(cost, USER)
     return cost
 
 
@@ -266,8 +266,9 @@ def get(name) -> Cost:
     if isinstance(name, str):
         if name in COSTS:
             return COSTS[name]
-        if name in USER:
-            return USER[name]
+        found = user_components.lookup("cost", name, USER)
+        if found is not None:
+            return found
         raise ValueError(f"unknown cost {name!r}; expected one of: {', '.join(COSTS)}"
                          f"{user_components.user_table_name('cost', USER)}.")
     raise TypeError(_checks.message(
@@ -289,8 +290,9 @@ def name_of(cost) -> str:
 
 def describe(cost):
     """The JSON record of ``cost`` in a network description: a built-in's name, or
-    ``{"name": …, "import": "module:attribute" or None}`` for a user cost."""
-    return user_components.describe(canonical(cost), COSTS)
+    ``{"name": …, "import": "module:attribute" or None, "fingerprint": …}`` for a user
+    cost."""
+    return user_components.describe("cost", canonical(cost), COSTS)
 
 
 def resolve(entry):

@@ -23,8 +23,10 @@ hand-written derivative against autodiff are :mod:`jaxnn.components`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+from typing import NamedTuple
 
 import jax
 
@@ -39,12 +41,22 @@ class MissingComponent(ValueError):
     """A saved network names a user component that this process does not have."""
 
 
+class ComponentChanged(MissingComponent):
+    """A saved network's user component, found by its name and import path, computes
+    something else than it did when it was saved (its fingerprint differs)."""
+
+
 # ---------------------------------------------------------------------------------------
 # Building and registering user components.
 
 
-def check_name(kind: str, name, builtins) -> str:
-    """A user component's name: a non-empty str that is not a built-in's name."""
+def check_name(kind: str, name) -> str:
+    """A user component's name: a non-empty str without ':' or surrounding spaces.
+
+    User names live in their own namespace: a user component may share a built-in's name
+    (a later jaxnn that adds a built-in of that name breaks nothing), since a network
+    holds the object itself, a checkpoint records it as a user component
+    (:func:`describe`), and a name given as a string means the built-in first."""
     if not isinstance(name, str):
         raise _checks.type_error(f"a user {kind}'s name", "a str", name,
                                  f"e.g. jaxnn.{kind}s.custom('my_{kind}', ...)")
@@ -52,12 +64,46 @@ def check_name(kind: str, name, builtins) -> str:
         raise _checks.value_error(
             f"a user {kind}'s name", "a non-empty str without ':' or surrounding spaces",
             repr(name), f"e.g. 'my_{kind}'")
-    if name in builtins:
-        raise _checks.value_error(
-            f"a user {kind}'s name", f"different from the built-in {kind}s "
-            f"({', '.join(builtins)})", repr(name),
-            f"choose another name, e.g. 'my_{name}', or use the built-in {name!r} by name")
     return name
+
+
+def home(obj) -> str | None:
+    """The module that defines a user component: its function's ``__module__``."""
+    module = getattr(getattr(obj, "fn", None), "__module__", None)
+    return module if isinstance(module, str) else None
+
+
+class Clash(NamedTuple):
+    """The table's entry for a name that user components of several modules share: a
+    lookup by that name is refused, never guessed (each component still works as an
+    object, and a checkpoint finds its own by the recorded import path)."""
+
+    name: str
+    members: tuple  # the components, one per module
+
+
+def enter(obj, table: dict) -> None:
+    """Put ``obj`` in the per-process ``table`` under its name. The same module building
+    a component of that name again (a re-run, a reload) replaces its own; another
+    module's component of that name is kept beside it (a :class:`Clash`)."""
+    before = table.get(obj.name)
+    members = before.members if isinstance(before, Clash) else (
+        () if before is None else (before,))
+    members = tuple(m for m in members if m is not obj and home(m) != home(obj)) + (obj,)
+    table[obj.name] = members[0] if len(members) == 1 else Clash(obj.name, members)
+
+
+def lookup(kind: str, name: str, table: dict):
+    """The user component ``name`` names in ``table``, or None; ValueError when modules
+    share the name (:class:`Clash`)."""
+    found = table.get(name)
+    if isinstance(found, Clash):
+        homes = " and ".join(str(home(m)) for m in found.members)
+        raise _checks.value_error(
+            f"the user {kind} name {name!r}", "one component's", f"one built by each of "
+            f"the modules {homes}", f"pass the {kind} object itself (or module:attribute "
+            "on the command line), or give the components different names")
+    return found
 
 
 def check_function(kind: str, name: str, role: str, value, signature: str):
@@ -97,47 +143,121 @@ def import_path(obj, fn) -> str | None:
     return None
 
 
-def describe(obj, builtins):
+# The fixed probe of a component's fingerprint: z for an activation (no point at a kink),
+# a (outputs in (0, 1)) and y (targets) for a cost, and the cotangent g of a vjp.
+PROBE_Z = tuple(round(-6.3 + 1.1 * i, 1) for i in range(12))
+PROBE_A = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 0.1, 0.45, 0.7, 0.9, 0.3)
+PROBE_Y = (0.0, 1.0, 0.0, 0.3, 1.0, 0.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.0)
+PROBE_G = tuple(round(0.5 + 0.1 * i, 1) for i in range(12))
+# Two fingerprints agree when every value does within this (float32 on any device).
+FINGERPRINT_RTOL, FINGERPRINT_ATOL = 1e-4, 1e-6
+
+
+@functools.lru_cache(maxsize=256)
+def fingerprint(kind: str, obj) -> dict:
+    """A user component's values and derivatives on the fixed probe, float32, 7 digits:
+    ``{"fn": [...], "deriv": [12 values]}`` (an activation's 12 fn(z) and vjp(z, a, g), on
+    two rows of 6; a cost's 4 fn(a, y), one per example, and grad(a, y), on four rows of 3).
+    A checkpoint records it, so that a component edited after training is noticed on load.
+    A value that is not finite is recorded as None."""
+    import numpy as np
+
+    with jax.ensure_compile_time_eval():  # eager, even inside a trace
+        f32 = jax.numpy.float32
+        if kind == "activation":
+            z = jax.numpy.asarray(PROBE_Z, f32).reshape(2, 6)
+            g = jax.numpy.asarray(PROBE_G, f32).reshape(2, 6)
+            a = obj.fn(z)
+            values, derivs = a, obj.vjp(z, a, g)
+        else:
+            a = jax.numpy.asarray(PROBE_A, f32).reshape(4, 3)
+            y = jax.numpy.asarray(PROBE_Y, f32).reshape(4, 3)
+            values, derivs = obj.fn(a, y), obj.grad(a, y)
+
+    def listed(x) -> list:
+        flat = np.asarray(x, np.float64).reshape(-1)
+        return [float(f"{v:.7g}") if np.isfinite(v) else None for v in flat]
+
+    return {"fn": listed(values), "deriv": listed(derivs)}
+
+
+def _differs(saved, now) -> str | None:
+    """Where two fingerprints disagree (``"fn value 3: saved 0.5, now 0.7"``), or None."""
+    for part in ("fn", "deriv"):
+        old, new = saved.get(part), now.get(part)
+        if not isinstance(old, list) or len(old) != len(new):
+            return f"{part}: saved {_checks.short(old, 60)}, now {len(new)} values"
+        for i, (u, v) in enumerate(zip(old, new)):
+            if (u is None) != (v is None) or (u is not None and not (
+                    isinstance(u, (int, float))
+                    and abs(u - v) <= FINGERPRINT_ATOL + FINGERPRINT_RTOL * abs(v))):
+                return f"{part} value {i}: saved {u}, now {v}"
+    return None
+
+
+def describe(kind: str, obj, builtins):
     """What a network description records for a component: the name of a built-in, or
-    ``{"name": …, "import": "module:attribute" or None}`` for a user component."""
+    ``{"name": …, "import": "module:attribute" or None, "fingerprint": {…}}`` for a user
+    component (:func:`fingerprint`)."""
     if isinstance(obj, str):
         return obj
     if builtins.get(obj.name) is obj:
         return obj.name
-    return {"name": obj.name, "import": import_path(obj, obj.fn)}
+    probe = fingerprint(kind, obj)  # cached: copied, so that no caller can change it
+    return {"name": obj.name, "import": import_path(obj, obj.fn),
+            "fingerprint": {part: list(values) for part, values in probe.items()}}
 
 
 def resolve(kind: str, entry, builtins, table, cls):
     """The inverse of :func:`describe`: a built-in's name is kept; a user component's
-    record becomes the object, from the table of user components or from its module if
-    that is already imported (nothing is imported: a checkpoint never runs code).
-    :class:`MissingComponent` naming it and how to supply it otherwise."""
+    record (never a built-in, whatever its name) becomes the object: first the recorded
+    ``module:attribute`` when that module is imported, else the table's component of that
+    name when it comes from the recorded module (or none is recorded). Nothing is
+    imported: a checkpoint never runs code. :class:`MissingComponent` naming it and how
+    to supply it otherwise; :class:`ComponentChanged` when the object found no longer
+    computes what the recorded fingerprint says (the module was edited)."""
     if not isinstance(entry, dict):
         return entry  # a name: the network's own checks take it from here
-    if set(entry) != {"name", "import"} or not isinstance(entry["name"], str) or not (
-            entry["import"] is None or isinstance(entry["import"], str)):
+    keys = set(entry)
+    if not {"name", "import"} <= keys <= {"name", "import", "fingerprint"} or not isinstance(
+            entry["name"], str) or not (entry["import"] is None
+                                        or isinstance(entry["import"], str)) or not isinstance(
+            entry.get("fingerprint", {}), dict):
         raise ValueError(
             f"a user {kind} is recorded as {{'name': str, 'import': 'module:attribute' or "
-            f"None}}; got {_checks.short(entry, 120)}."
+            f"None, 'fingerprint': {{...}}}}; got {_checks.short(entry, 120)}."
         )
     name, path = entry["name"], entry["import"]
-    if name in builtins:
-        return name
-    if name in table:
-        return table[name]
+    found = None
     if path:
         module_name, _, attribute = path.partition(":")
         value = getattr(sys.modules.get(module_name), attribute, None)
         if isinstance(value, cls) and value.name == name:
-            return value
-    where = f" (the checkpoint records it as {path!r})" if path else ""
-    how = (f"import {path.partition(':')[0]} first (loading a checkpoint never imports the "
-           "code it names), or " if path else "")
-    raise MissingComponent(
-        f"the network uses the user {kind} {name!r}, which this process does not have"
-        f"{where}. Fix: {how}build it again with jaxnn.{kind}s.custom({name!r}, ...) "
-        f"before loading (one built by hand: jaxnn.{kind}s.register(obj))."
-    )
+            found = value
+    entry_ = table.get(name)
+    for member in entry_.members if isinstance(entry_, Clash) else (entry_,):
+        if found is None and member is not None and (
+                not path or import_path(member, member.fn) in (None, path)):
+            found = member
+    if found is None:
+        where = f" (the checkpoint records it as {path!r})" if path else ""
+        how = (f"import {path.partition(':')[0]} first (loading a checkpoint never imports "
+               "the code it names), or " if path else "")
+        raise MissingComponent(
+            f"the network uses the user {kind} {name!r}, which this process does not have"
+            f"{where}. Fix: {how}build it again with jaxnn.{kind}s.custom({name!r}, ...) "
+            f"before loading (one built by hand: jaxnn.{kind}s.register(obj))."
+        )
+    if "fingerprint" in entry:
+        differs = _differs(entry["fingerprint"], fingerprint(kind, found))
+        if differs:
+            raise ComponentChanged(
+                f"the user {kind} {name!r}{f' ({path})' if path else ''} is not the one the "
+                f"network was saved with: on jaxnn's fixed probe its {differs} (its code "
+                "was edited after training). Fix: restore the definition it was trained "
+                "with, or train a new run with the new one."
+            )
+    return found
 
 
 def load(spec: str, kind: str, cls):

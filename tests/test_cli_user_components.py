@@ -69,8 +69,10 @@ def test_train_evaluate_and_resume_with_a_user_activation(tmp_path, module_dir):
                                             "cross_entropy cost")
     config = json.loads((run / "config.json").read_text())
     assert config["flags"]["hidden"] == f"{MODULE}:softsign"
-    assert config["network"]["activations"][0] == {"name": "softsign",
-                                                   "import": f"{MODULE}:softsign"}
+    record = config["network"]["activations"][0]
+    assert {k: record[k] for k in ("name", "import")} == {"name": "softsign",
+                                                         "import": f"{MODULE}:softsign"}
+    assert len(record["fingerprint"]["fn"]) == len(record["fingerprint"]["deriv"]) == 12
 
     seen = _jaxnn(["evaluate", str(run), "--worst", "0"], tmp_path, module_dir)
     assert seen.returncode == 0, seen.stderr
@@ -91,6 +93,16 @@ def test_train_evaluate_and_resume_with_a_user_activation(tmp_path, module_dir):
     assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] \
         == [1, 2]
 
+    # The module edited after training: softsign is another function under the same name.
+    (module_dir / f"{MODULE}.py").write_text(textwrap.dedent(SOURCE).replace(
+        "z / (1 + jnp.abs(z))", "z / (2 + jnp.abs(z))"))
+    for argv in (["evaluate", str(run)], ["train", "--resume", "--out", str(run), "--epochs", "3"]):
+        edited = _jaxnn(argv, tmp_path, module_dir)
+        assert edited.returncode == 2, edited.stderr
+        assert f"the user activation 'softsign' ({MODULE}:softsign) is not the one the network " \
+               "was saved with: on jaxnn's fixed probe its fn value 0: saved" in edited.stderr
+        assert "Traceback" not in edited.stderr
+
 
 def test_sweep_with_a_user_cost(tmp_path, module_dir):
     out = tmp_path / "sweep"
@@ -101,7 +113,8 @@ def test_sweep_with_a_user_cost(tmp_path, module_dir):
         "network 784-8-10, relu hidden, sigmoid output, log_cosh cost")
     config = json.loads((out / "config.json").read_text())
     assert config["flags"]["cost"] == f"{MODULE}:log_cosh"
-    assert config["network"]["cost"] == {"name": "log_cosh", "import": f"{MODULE}:log_cosh"}
+    assert config["network"]["cost"]["import"] == f"{MODULE}:log_cosh"
+    assert config["network"]["cost"]["name"] == "log_cosh"
 
 
 @pytest.mark.parametrize("command", ["train", "sweep"])

@@ -1,6 +1,7 @@
 """User components (activations.custom, costs.custom) and the checks that point at a wrong
 derivative (gradcheck.check_activation, check_cost, jaxnn verify)."""
 
+import importlib
 import json
 import os
 import re
@@ -111,10 +112,6 @@ def test_custom_options_and_output_rules():
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: activations.custom("relu", jnp.abs, lambda z, a: jnp.sign(z)), ValueError,
-     "a user activation's name must be different from the built-in activations"),
-    (lambda: costs.custom("huber", lambda a, y: a, lambda a, y: a), ValueError,
-     "a user cost's name must be different from the built-in costs"),
     (lambda: activations.custom(3, jnp.abs, lambda z, a: jnp.sign(z)), TypeError,
      "a user activation's name must be a str; got int 3"),
     (lambda: activations.custom("", jnp.abs, lambda z, a: jnp.sign(z)), ValueError,
@@ -231,9 +228,13 @@ def test_check_arguments():
 def test_description_records_name_and_import_path():
     net = jaxnn.mlp((3, 4, 2), hidden=SOFTSIGN, output="sigmoid", cost=LOG_COSH)
     d = net.to_dict()
+    for record, values in ((d["activations"][0], 12), (d["cost"], 4)):  # 4 examples
+        fingerprint = record.pop("fingerprint")
+        assert len(fingerprint["fn"]) == values and len(fingerprint["deriv"]) == 12
     assert d["activations"] == [{"name": "test_softsign", "import": f"{__name__}:SOFTSIGN"},
                                 "sigmoid"]
     assert d["cost"] == {"name": "test_log_cosh", "import": f"{__name__}:LOG_COSH"}
+    d = net.to_dict()
     assert jaxnn.Network.from_dict(json.loads(json.dumps(d))) == net
     assert jaxnn.mlp((3, 2)).to_dict()["activations"] == ["sigmoid"]  # built-ins: names
 
@@ -358,16 +359,29 @@ def test_verify_import_errors_exit_2(flag, spec, message, capsys):
 
 
 # ---------------------------------------------------------------------------------------
-# README's "Bring your own pieces": its three examples run, and the report it shows is true.
+# The docs' "Bring your own pieces" (README.md or a page under docs/): its examples run,
+# and the report it shows is true.
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _readme_blocks() -> list[tuple[str, str]]:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Bring your own pieces"):]
-    section = section[:section.index("\n## ", 1)]
-    return re.findall(r"```(\w+)\n(.*?)```", section, re.S)
+    """The code blocks of every "Bring your own pieces" section in README.md and docs/."""
+    blocks = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        level, fenced, section = None, False, []
+        for line in page.read_text(encoding="utf-8").splitlines(keepends=True):
+            fenced ^= line.startswith("```")
+            heading = re.match(r"(#+) ", line) if not fenced and not line.startswith(
+                "```") else None
+            if heading and level is not None and len(heading.group(1)) <= level:
+                level = None  # the section ends at the next heading of its level or above
+            if heading and "Bring your own pieces" in line:
+                level = len(heading.group(1))
+            elif level is not None:
+                section.append(line)
+        blocks += re.findall(r"```(\w+)\n(.*?)```", "".join(section), re.S)
+    return blocks
 
 
 def test_readme_new_builtin_is_one_registry_entry(monkeypatch):
@@ -402,3 +416,84 @@ def test_readme_user_component_and_checked_derivative(tmp_path, monkeypatch, cap
     exec(wrong, {})
     shown = next(body for lang, body in _readme_blocks() if lang == "text")
     assert capsys.readouterr().out == shown
+
+
+# ---------------------------------------------------------------------------------------
+# Component identity: the user namespace, one module's name, the fingerprint.
+
+
+@pytest.fixture
+def user_modules(tmp_path, monkeypatch):
+    """Write modules into tmp_path, importable; the tables and sys.modules restored."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(activations, "USER", dict(activations.USER))
+    monkeypatch.setattr(costs, "USER", dict(costs.USER))
+    written = []
+
+    def write(name, text):
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+        importlib.invalidate_caches()
+        sys.modules.pop(name, None)
+        written.append(name)
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+def test_user_names_live_in_their_own_namespace(user_modules):
+    """A user component may share a built-in's name (a later built-in breaks nothing): a
+    name means the built-in, the record means the user's object."""
+    mine = activations.custom("relu", jnp.abs, lambda z, a: jnp.sign(z))
+    assert activations.get("relu") is activations.ACTIVATIONS["relu"]
+    net = jaxnn.mlp((3, 2), output=mine)
+    record = net.to_dict()["activations"][0]
+    assert record["name"] == "relu" and "fingerprint" in record
+    assert jaxnn.Network.from_dict(net.to_dict()).activations[0] is mine
+    assert jaxnn.mlp((3, 2), output="relu").activations[0] == "relu"
+
+
+def test_another_modules_component_is_neither_replaced_nor_loaded(user_modules):
+    source = """
+        import jax.numpy as jnp, jaxnn
+        act = jaxnn.activations.custom("test_twin", lambda z: {body}, lambda z, a: 1 + 0 * z)
+    """
+    user_modules("twin_a", source.format(body="z + 1"))
+    user_modules("twin_b", source.format(body="z - 1"))
+    import twin_b
+
+    record = jaxnn.mlp((3, 2), output=twin_b.act).to_dict()
+    record["activations"][0]["import"] = "twin_a:act"  # a checkpoint of module twin_a's
+    with pytest.raises(components.MissingComponent, match=r"the network uses the user "
+                       r"activation 'test_twin', which this process does not have \(the "
+                       r"checkpoint records it as 'twin_a:act'\). Fix: import twin_a first"):
+        jaxnn.Network.from_dict(record)  # not twin_b's, found in the table by name
+    import twin_a
+
+    own = jaxnn.mlp((3, 2), output=twin_a.act).to_dict()
+    assert jaxnn.Network.from_dict(own).activations[0] is twin_a.act  # by its import path
+    assert twin_b.act.fn(1.0) == 0.0  # twin_a's custom() replaced nothing
+    with pytest.raises(ValueError, match=r"the user activation name 'test_twin' must be one "
+                       r"component's; got one built by each of the modules twin_b and twin_a\. "
+                       r"Fix: pass the activation object itself"):
+        activations.get("test_twin")
+
+
+def test_an_edited_component_is_refused_by_name(user_modules):
+    source = """
+        import jax.numpy as jnp, jaxnn
+        act = jaxnn.activations.custom("test_edited", lambda z: {fn}, lambda z, a: {deriv})
+    """
+    user_modules("edited", source.format(fn="jnp.tanh(z)", deriv="1 - a ** 2"))
+    import edited
+
+    record = jaxnn.mlp((3, 2), output=edited.act).to_dict()
+    assert jaxnn.Network.from_dict(record).activations[0] is edited.act
+    user_modules("edited", source.format(fn="jnp.tanh(2 * z)", deriv="2 * (1 - a ** 2)"))
+    import edited  # noqa: F811  (the edited module, built again under the same name)
+
+    with pytest.raises(components.ComponentChanged, match=r"the user activation "
+                       r"'test_edited' \(edited:act\) is not the one the network was saved "
+                       r"with: on jaxnn's fixed probe its fn value 2: saved -0\.99945\d*, now "
+                       r"-1\.0 \(its code was edited after training\)\. Fix: restore"):
+        jaxnn.Network.from_dict(record)

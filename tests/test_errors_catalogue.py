@@ -332,6 +332,22 @@ def _deriv(z, a):
     return 1 - a * a
 
 
+def _twins():
+    """Modules ``one`` and ``two`` each build a user activation named ``twin``."""
+    for module in ("one", "two"):
+        fn = lambda z: jnp.tanh(z)  # noqa: E731
+        fn.__module__ = module
+        jaxnn.activations.custom("twin", fn, _deriv)
+    return True
+
+
+def _edited_record():
+    """NET's description with ``softsign`` hidden, recorded as another function was."""
+    d = jaxnn.mlp((3, 4, 2), hidden=_softsign(), output="softmax").to_dict()
+    d["activations"][0]["fingerprint"]["fn"][0] = 0.0
+    return d
+
+
 def _rowsum():
     """An Activation built by hand whose fn mixes a row: not elementwise."""
     fn = lambda z: z - jnp.mean(z, axis=-1, keepdims=True)  # noqa: E731
@@ -381,9 +397,8 @@ CASES = {
     "net-from-dict-user-record": lambda c: jaxnn.Network.from_dict(
         {**NET.to_dict(), "cost": {"name": "mine"}}),
     "ckpt-load-user-missing": lambda c: checkpoint.load(_user_network_checkpoint(c)),
-    "custom-builtin-name": lambda c: jaxnn.activations.custom("relu", _fn, _deriv),
-    "custom-cost-builtin-name": lambda c: jaxnn.costs.custom(
-        "huber", lambda a, y: jnp.sum(a, axis=-1), lambda a, y: a),
+    "custom-name-clash": lambda c: _twins() and jaxnn.activations.get("twin"),
+    "net-from-dict-user-changed": lambda c: jaxnn.Network.from_dict(_edited_record()),
     "custom-name-type": lambda c: jaxnn.activations.custom(3, _fn, _deriv),
     "custom-name-empty": lambda c: jaxnn.activations.custom("", _fn, _deriv),
     "custom-fn-not-callable": lambda c: jaxnn.activations.custom("mine", "abs", _deriv),
