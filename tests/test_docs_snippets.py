@@ -35,3 +35,14 @@ def test_the_page_runs(page, tmp_path, monkeypatch):
     for number, block in enumerate(blocks, 1):
         code = compile(block, f"{page.relative_to(ROOT)} (python block {number})", "exec")
         exec(code, namespace)  # noqa: S102 - the documentation's own code
+
+
+def test_readme_api_in_one_screen_runs(tmp_path, monkeypatch):
+    """README's python block, as written except for fewer epochs (the calls are the same)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = BLOCK.findall(readme)
+    assert blocks, "README has no python block"
+    monkeypatch.chdir(tmp_path)
+    for number, block in enumerate(blocks, 1):
+        block = re.sub(r"\bepochs=\d+", "epochs=1", block)
+        exec(compile(block, f"README.md (python block {number})", "exec"), {"__name__": "__docs__"})
