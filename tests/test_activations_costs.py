@@ -4,6 +4,8 @@ The lists come from the registries, so a new activation or cost is tested withou
 here; the modern ones (softplus, ELU, SiLU, GELU, GELU-tanh, Huber) also get their values
 checked against jax.nn's and their tails checked in every float dtype."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,7 +110,21 @@ def test_relu_is_max_not_its_derivative():
     np.testing.assert_array_equal(activations.get("relu").fn(z), [0.0, 0.0, 3.0])
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "softmax"])
+# The activations with stable log forms, and the costs computed from them (the registries say).
+LOG_FORMS = [n for n in activations.NAMES if activations.get(n).log_fn is not None]
+FROM_LOG = [n for n in costs.NAMES if costs.get(n).from_log is not None]
+
+
+def test_the_log_forms_are_where_the_cross_entropies_need_them():
+    assert {"sigmoid", "softmax"} <= set(LOG_FORMS)
+    assert {"binary_cross_entropy", "cross_entropy"} <= set(FROM_LOG)
+    for name in FROM_LOG:  # every output a cost computed from logs accepts has its fields
+        for out in costs.valid_outputs(name):
+            assert all(getattr(activations.get(out), f) is not None
+                       for f in costs.get(name).needs), (name, out)
+
+
+@pytest.mark.parametrize("name", LOG_FORMS)
 def test_log_forms_equal_log_of_the_activation(x64, name):
     g = activations.get(name)
     z = _z(scale=2.0)
@@ -118,7 +134,7 @@ def test_log_forms_equal_log_of_the_activation(x64, name):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16])
-@pytest.mark.parametrize("name", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("name", LOG_FORMS)
 def test_log_forms_finite_at_extreme_logits(name, dtype):
     g = activations.get(name)
     z = jnp.array([[-1e4, 0.0, 1e4]], dtype)
@@ -168,7 +184,7 @@ def test_binary_cross_entropy_has_its_minus_sign(x64):
     assert float(c.fn(jnp.array([0.01]), jnp.array([1.0]))) > 4.0
 
 
-@pytest.mark.parametrize("name", ["binary_cross_entropy", "cross_entropy"])
+@pytest.mark.parametrize("name", FROM_LOG)
 def test_from_log_equals_fn(x64, name):
     c = costs.get(name)
     a, y = _a_y(name)
@@ -178,8 +194,9 @@ def test_from_log_equals_fn(x64, name):
 @pytest.mark.parametrize(
     "lookup, bad, message",
     [
-        (activations.get, "sigmoidd", r"unknown activation 'sigmoidd'; expected one of: sigmoid"),
-        (costs.get, "mse", r"unknown cost 'mse'; expected one of: quadratic"),
+        (activations.get, "sigmoidd",
+         r"unknown activation 'sigmoidd'; expected one of: " + re.escape(", ".join(activations.NAMES))),
+        (costs.get, "mse", r"unknown cost 'mse'; expected one of: " + re.escape(", ".join(costs.NAMES))),
         (activations.get, 3, r"an activation name must be a string such as 'sigmoid'"),
         (costs.get, None, r"a cost name must be a string such as 'quadratic'"),
     ],
