@@ -1,8 +1,8 @@
 """jaxnn's training step against its peers, side by side in one process.
 
 ``python -m experiments.benchmark [--quick] [--sizes …] [--optimizers …] [--rounds N]
-[--no-peers] [--no-digits] [--out DIR]`` times, at every size × optimizer, interleaved in the same
-rounds (each round calls every implementation once, in a random order; see
+[--no-peers] [--no-digits] [--no-loop] [--out DIR]`` times, at every size × optimizer,
+interleaved in the same rounds (each round calls every implementation once, in a random order; see
 :mod:`jaxnn.cli.bench` for the harness, the FLOP count and the roofline):
 
 - jaxnn, manual gradients and autodiff gradients: ``make_epoch``, the ``fit`` path;
@@ -31,6 +31,17 @@ Writes ``<out>/benchmark.json``, ``<out>/benchmark.md`` and the figure
 digits timings), and checks the goals. Without timing anything, ``--figure-only`` redraws
 the figure and rewrites the markdown from an existing ``benchmark.json``, and
 ``--digits-only`` measures the digits comparison alone and puts it into that JSON.
+
+Each jaxnn digits process also logs every XLA program its first ``fit`` compiles, with the
+seconds of tracing, lowering and XLA's compile (``jax.monitoring``), into the JSON's
+``digits.compiles`` and a table. scikit-learn runs in its own process with
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from its environment, and the BLAS
+kernel it then runs (threadpoolctl) is recorded.
+
+Last, issue 19's research loop (:func:`research_loop`; ``--loop-only`` alone, ``--no-loop``
+to skip): 10 seeds × 3 learning rates of ``train.fit`` on 784-30-10 (SGD, batch 10, 2
+epochs of the bundled 4,000 digits) in one fresh process, against the same loop in eager
+PyTorch in another; total wall time of each.
 """
 
 from __future__ import annotations
@@ -456,54 +467,116 @@ def _digits_sklearn(data, epochs: int, seed: int) -> dict[str, Any]:
             "train_seconds": train_seconds, "test_accuracy": accuracy, "epochs": clf.n_iter_}
 
 
-def digits_child(epochs: int, seed: int, peers: bool, sklearn_first: bool,
-                 import_seconds: float) -> dict[str, Any]:
-    """Run in a fresh process: each library trains twice, the two runs identical. jaxnn's
-    persistent compilation cache points at an empty temporary folder, so its first run
-    compiles and its second reads the compiled epoch back (as a user's second process
-    would); ``JAXNN_COMPILE_CACHE=0`` leaves it off (the second run then compiles again)."""
-    import shutil
-    import tempfile
+# Each library runs in its own fresh process. scikit-learn's runs without the OpenBLAS
+# variables below: on some machines they are set in the environment, and they pin a current
+# NumPy's OpenBLAS to another kernel and cache size than it would pick (issue 22).
+OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# The jax.monitoring duration events of one compiled program, by the stage they time.
+COMPILE_STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace",
+                  "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+                  "/jax/core/compile/backend_compile_duration": "compile"}
+CACHE_HIT = "/jax/compilation_cache/cache_hits"
 
-    import jaxnn
 
-    cache = tempfile.mkdtemp(prefix="jaxnn-digits-xla-")
+class CompileLog:
+    """Every XLA program compiled while it is open, from ``jax.monitoring``: per program
+    (``fun_name``, in order) the seconds of tracing, lowering and XLA's backend compile,
+    and the persistent-cache hits. ``with CompileLog() as log: …; log.programs``."""
+
+    def __init__(self):
+        self.events: list[tuple[str, str, float]] = []
+        self.cache_hits = 0
+
+    def _duration(self, event, seconds, **kwargs):
+        if event in COMPILE_STAGES:
+            name = kwargs.get("fun_name", "?")
+            name = name[4:-1] if name.startswith("jit(") and name.endswith(")") else name
+            self.events.append((COMPILE_STAGES[event], name, seconds))
+
+    def _event(self, event, **kwargs):
+        if event == CACHE_HIT:
+            self.cache_hits += 1
+
+    def __enter__(self):
+        from jax import monitoring
+
+        monitoring.register_event_duration_secs_listener(self._duration)
+        monitoring.register_event_listener(self._event)
+        return self
+
+    def __exit__(self, *exc):
+        from jax import monitoring
+
+        monitoring.unregister_event_duration_listener(self._duration)
+        monitoring.unregister_event_listener(self._event)
+
+    @property
+    def programs(self) -> list[dict[str, Any]]:
+        """One dict per backend compile (a program XLA compiled or read from the cache),
+        with the trace and lower seconds of the same function before it."""
+        out, pending = [], {}
+        for stage, name, seconds in self.events:
+            if stage == "compile":
+                out.append({"program": name, **pending.pop(name, {}), "compile": seconds})
+            else:
+                pending.setdefault(name, {})[stage] = seconds
+        return out
+
+
+def _blas_info() -> list[dict[str, Any]]:
+    """threadpoolctl's view of the BLAS libraries loaded: kernel (core type), threads."""
     try:
-        cached = jaxnn.compile_cache.enable(cache) is not None
-        t0 = time.perf_counter()
-        try:
-            import sklearn.neural_network  # noqa: F401
-        except ImportError:
-            peers = False
-        sklearn_import = time.perf_counter() - t0
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"note": "threadpoolctl is not installed"}]
+    return [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
+                                    "threading_layer", "prefix")}
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def digits_child(library: str, epochs: int, seed: int, cache: str | None,
+                 import_seconds: float) -> dict[str, Any]:
+    """Run in a fresh process: ``library`` trains twice on the digits, the two runs
+    identical. jaxnn's persistent compilation cache is ``cache`` (``None``: off); the
+    parent gives the first jaxnn process an empty folder and a second process the same
+    folder, filled. Returns the runs; jaxnn's with the programs each run compiled
+    (:class:`CompileLog`), scikit-learn's with its BLAS (threadpoolctl) and the OpenBLAS
+    variables it saw."""
+    if library == DIGITS_JAXNN:
+        import jaxnn
+
+        cached = cache is not None and jaxnn.compile_cache.enable(cache) is not None
         data = digits_split()
-        runs: dict[str, list] = {}
-        order = [DIGITS_JAXNN, DIGITS_SKLEARN] if peers else [DIGITS_JAXNN]
-        if sklearn_first and peers:
-            order.reverse()
-        for name in order:
-            fn = _digits_jaxnn if name == DIGITS_JAXNN else _digits_sklearn
-            runs[name] = [fn(data, epochs, seed) for _ in range(2)]
-        return {"runs": runs, "order": order, "compile_cache": cached,
-                "import_seconds": {DIGITS_JAXNN: import_seconds,
-                                   DIGITS_SKLEARN: sklearn_import if peers else None}}
-    finally:
-        jaxnn.compile_cache.disable()
-        shutil.rmtree(cache, ignore_errors=True)
+        runs, compiles = [], []
+        for _ in range(2):
+            with CompileLog() as log:
+                runs.append(_digits_jaxnn(data, epochs, seed))
+            compiles.append({"programs": log.programs, "cache_hits": log.cache_hits})
+        return {"runs": runs, "compiles": compiles, "compile_cache": cached,
+                "import_seconds": import_seconds}
+    data = digits_split()
+    runs = [_digits_sklearn(data, epochs, seed) for _ in range(2)]
+    return {"runs": runs, "import_seconds": import_seconds, "blas": _blas_info(),
+            "environment": {v: os.environ.get(v) for v in OPENBLAS_VARIABLES}}
 
 
-def start_digits_child(epochs: int, seed: int, peers: bool,
-                       sklearn_first: bool) -> subprocess.Popen:
-    """:func:`digits_child` in a fresh Python process (its first fit is the process's)."""
+def start_digits_child(library: str, epochs: int, seed: int,
+                       cache: str | None) -> subprocess.Popen:
+    """:func:`digits_child` in a fresh Python process (its first fit is the process's);
+    scikit-learn's with :data:`OPENBLAS_VARIABLES` removed from its environment."""
     root = str(pathlib.Path(__file__).resolve().parents[1])
+    imports = "import jax, jaxnn" if library == DIGITS_JAXNN else "import sklearn.neural_network"
     code = (
-        "import json, time; t = time.perf_counter(); import jax, jaxnn; "
+        f"import json, time; t = time.perf_counter(); {imports}; "
         "t = time.perf_counter() - t; from experiments.benchmark import digits_child; "
-        f"print('RESULT ' + json.dumps(digits_child({epochs}, {seed}, {peers}, "
-        f"{sklearn_first}, t)))"
+        f"print('RESULT ' + json.dumps(digits_child({library!r}, {epochs}, {seed}, "
+        f"{cache!r}, t)))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    if library != DIGITS_JAXNN:
+        for name in OPENBLAS_VARIABLES:  # as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`
+            env.pop(name, None)
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=root)
 
@@ -513,15 +586,70 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
+def _repeat(epochs: int, seed: int, peers: bool, log) -> dict[str, Any]:
+    """One repeat: jaxnn in a fresh process with an empty cache folder, jaxnn again in a
+    fresh process with that folder filled, and scikit-learn in its own process (first on
+    odd seeds, last on even ones)."""
+    import shutil
+    import tempfile
+
+    cache = None if bench_cache_disabled() else tempfile.mkdtemp(prefix="jaxnn-digits-xla-")
+    try:
+        out: dict[str, Any] = {}
+        steps = [("first", DIGITS_JAXNN), ("cached", DIGITS_JAXNN)]
+        if peers:
+            steps.insert(0 if seed % 2 else 2, ("sklearn", DIGITS_SKLEARN))
+        for what, library in steps:
+            log(f"digits: repeat {seed + 1}, {library} ({what}) in a fresh process")
+            out[what] = _finish_child(start_digits_child(library, epochs, seed, cache))
+        out["order"] = [what for what, _ in steps]
+        return out
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def bench_cache_disabled() -> bool:
+    """``JAXNN_COMPILE_CACHE=0`` in the environment: every jaxnn process compiles."""
+    import jaxnn
+
+    return jaxnn.compile_cache.disabled_by_environment()
+
+
+def compile_table(repeats: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per program of a first ``fit`` (in the order compiled; a name compiled n times is
+    one row with ``count`` n): median over the repeats of the summed trace, lower and
+    backend-compile seconds."""
+    rows: dict[str, dict[str, Any]] = {}
+    for programs in repeats:
+        seen: dict[str, dict[str, float]] = {}
+        for p in programs:
+            s = seen.setdefault(p["program"], {"count": 0, "trace": 0.0, "lower": 0.0,
+                                               "compile": 0.0})
+            s["count"] += 1
+            for stage in ("trace", "lower", "compile"):
+                s[stage] += p.get(stage, 0.0)
+        for name, s in seen.items():
+            row = rows.setdefault(name, {"program": name, "samples": []})
+            row["samples"].append(s)
+    table = []
+    for name, row in rows.items():
+        samples = row["samples"]
+        table.append({"program": name,
+                      "count": max(s["count"] for s in samples),
+                      **{f"{stage}_seconds": _median([s[stage] for s in samples])
+                         for stage in ("trace", "lower", "compile")}})
+    return table
+
+
 def digits_comparison(quick: bool = False, peers: bool = True, repeats: int | None = None,
-                      log=print, children: list | None = None) -> dict[str, Any]:
+                      log=print) -> dict[str, Any]:
     """jaxnn's ``fit`` and scikit-learn's ``MLPClassifier`` on the digits, end to end.
 
-    Each repeat is a fresh process (seed = the repeat's index; the order of the two
-    libraries alternates) in which each library trains twice; every number reported is
-    the median over the repeats. ``children``: processes already started by
-    :func:`start_digits_children` (a quick run overlaps them with its timings).
-    Returns a JSON-ready dict with ``rows`` (one per library) and the load averages.
+    Each repeat (seed = its index) runs :func:`_repeat`: three fresh processes. Every
+    number reported is the median over the repeats. Returns a JSON-ready dict with
+    ``rows`` (one per library), ``compiles`` (the programs of jaxnn's first fit, with their
+    seconds), scikit-learn's BLAS, and the load averages.
     """
     try:
         import sklearn  # noqa: F401  (load_digits comes from it)
@@ -529,52 +657,60 @@ def digits_comparison(quick: bool = False, peers: bool = True, repeats: int | No
         return {"skipped": "scikit-learn is not installed (pip install -e '.[bench]'); "
                            "it provides the digits"}
     epochs = DIGITS_QUICK["epochs"] if quick else DIGITS["epochs"]
+    repeats = repeats or (DIGITS_QUICK["repeats"] if quick else DIGITS["repeats"])
     load_start = os.getloadavg()
     t0 = time.perf_counter()
-    if children is None:
-        repeats = repeats or (DIGITS_QUICK["repeats"] if quick else DIGITS["repeats"])
-        children = [None] * repeats
-    results = []
-    for i, child in enumerate(children):
-        log(f"digits: repeat {i + 1} of {len(children)} in a fresh process")
-        proc = child or start_digits_child(epochs, i, peers, sklearn_first=bool(i % 2))
-        results.append(_finish_child(proc))
-    names = [DIGITS_JAXNN] + ([DIGITS_SKLEARN] if DIGITS_SKLEARN in results[0]["runs"] else [])
+    results = [_repeat(epochs, i, peers, log) for i in range(repeats)]
     rows = []
+    names = [DIGITS_JAXNN] + ([DIGITS_SKLEARN] if peers else [])
     for name in names:
-        firsts = [r["runs"][name][0] for r in results]
-        seconds = [r["runs"][name][1] for r in results]
+        key = "first" if name == DIGITS_JAXNN else "sklearn"
+        firsts = [r[key]["runs"][0] for r in results]
+        seconds = [r[key]["runs"][1] for r in results]
+        cached = [r["cached"]["runs"][0] for r in results] if name == DIGITS_JAXNN else []
         rows.append({
             "name": name,
             "first_wall_seconds": _median([f["wall_seconds"] for f in firsts]),
             "second_wall_seconds": _median([s["wall_seconds"] for s in seconds]),
+            "cached_wall_seconds": _median([c["wall_seconds"] for c in cached]),
             "first_compile_seconds": _median([f["compile_seconds"] for f in firsts]),
             "second_compile_seconds": _median([s["compile_seconds"] for s in seconds]),
+            "cached_compile_seconds": _median([c["compile_seconds"] for c in cached]),
             "train_seconds": _median([run["train_seconds"] for pair in zip(firsts, seconds)
                                       for run in pair]),
             "test_accuracy": _median([f["test_accuracy"] for f in firsts]),
             "test_accuracy_range": [min(f["test_accuracy"] for f in firsts),
                                     max(f["test_accuracy"] for f in firsts)],
             "epochs": firsts[0]["epochs"],
-            "import_seconds": _median([r["import_seconds"][name] for r in results]),
-            "samples": {"first": firsts, "second": seconds},
+            "import_seconds": _median([r[key]["import_seconds"] for r in results]),
+            "samples": {"first": firsts, "second": seconds, "cached": cached},
         })
-    return {
+    first = [r["first"]["compiles"][0]["programs"] for r in results]
+    compiles = {
+        "first_run": compile_table(first),
+        "programs_first_run": _median([len(p) for p in first]),
+        "programs_second_run": _median([len(r["first"]["compiles"][1]["programs"])
+                                        for r in results]),
+        "programs_cached_process": _median([len(r["cached"]["compiles"][0]["programs"])
+                                            for r in results]),
+        "cache_hits_cached_process": _median([r["cached"]["compiles"][0]["cache_hits"]
+                                              for r in results]),
+    }
+    out = {
         "config": {**DIGITS, "epochs": epochs, "repeats": len(results), "quick": quick,
                    "jaxnn_init": "he_normal", "sklearn_init": "Glorot uniform (its own)",
-                   "compile_cache": results[0]["compile_cache"]},
+                   "compile_cache": results[0]["first"]["compile_cache"]},
         "rows": rows,
+        "compiles": compiles,
         "load_average_start": list(load_start),
         "load_average_end": list(os.getloadavg()),
         "seconds": time.perf_counter() - t0,
     }
-
-
-def start_digits_children(quick: bool, peers: bool) -> list:
-    """The repeats' processes, all started now (for a quick run that overlaps them)."""
-    repeats = DIGITS_QUICK["repeats"] if quick else DIGITS["repeats"]
-    epochs = DIGITS_QUICK["epochs"] if quick else DIGITS["epochs"]
-    return [start_digits_child(epochs, i, peers, bool(i % 2)) for i in range(repeats)]
+    if peers:
+        out["sklearn_blas"] = results[0]["sklearn"]["blas"]
+        out["sklearn_environment"] = results[0]["sklearn"]["environment"]
+        out["parent_environment"] = {v: os.environ.get(v) for v in OPENBLAS_VARIABLES}
+    return out
 
 
 def _finish_child(proc: subprocess.Popen, timeout: float = 600) -> dict[str, Any]:
@@ -587,12 +723,12 @@ def _finish_child(proc: subprocess.Popen, timeout: float = 600) -> dict[str, Any
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"the digits subprocess failed (exit {proc.returncode}):\n"
+    raise RuntimeError(f"the benchmark subprocess failed (exit {proc.returncode}):\n"
                        f"{stderr[-2000:]}")
 
 
 def format_digits(digits: dict[str, Any]) -> str:
-    """The digits comparison as a markdown paragraph and table."""
+    """The digits comparison as a markdown paragraph and tables."""
     if "skipped" in digits:
         return f"Digits end to end: skipped ({digits['skipped']}).\n"
     cfg = digits["config"]
@@ -600,19 +736,20 @@ def format_digits(digits: dict[str, Any]) -> str:
     lines = [
         f"**Digits end to end: jaxnn's `train.fit` against scikit-learn's `MLPClassifier`** — "
         f"{cfg['data']}; {cfg['network']}; Adam α = {cfg['learning_rate']}, batch "
-        f"{cfg['batch']}, {cfg['epochs']} epochs. Each of {cfg['repeats']} repeat(s) is a fresh "
-        "process in which each library trains twice from scratch (seed = the repeat, the "
-        "libraries' order alternating); medians over the repeats. Load average (1, 5, 15 min) "
+        f"{cfg['batch']}, {cfg['epochs']} epochs. Each of {cfg['repeats']} repeat(s) runs "
+        "three fresh processes (seed = the repeat): jaxnn with an empty compile cache, jaxnn "
+        "again with that cache filled, and scikit-learn; in each, the library trains twice "
+        "from scratch. Medians over the repeats. Load average (1, 5, 15 min) "
         f"{la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f} at the start, {lb[0]:.2f}, {lb[1]:.2f}, "
         f"{lb[2]:.2f} at the end."
         + (f" Measured apart from the tables above, by `{digits['command']}`."
            if digits.get("command") else "")
         + (" **A --quick smoke run: the numbers mean little.**" if cfg.get("quick") else ""),
         "",
-        "| implementation | first run s (compile included) | second run s (compile cached) "
-        "| compile s, first / second | training s after compile | test accuracy (min–max) "
-        "| imports s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| implementation | first run s (fresh process, empty cache) | second run s (same "
+        "process) | fresh process, cache filled s | compile s, first / second | training s "
+        "after compile | test accuracy (min–max) | imports s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in digits["rows"]:
         compile_ = ("—" if r["first_compile_seconds"] is None else
@@ -620,12 +757,13 @@ def format_digits(digits: dict[str, Any]) -> str:
         lo, hi = r["test_accuracy_range"]
         lines.append(
             f"| {r['name']} | {r['first_wall_seconds']:.2f} | {r['second_wall_seconds']:.2f} | "
+            f"{_fmt_opt(r.get('cached_wall_seconds'))} | "
             f"{compile_} | {r['train_seconds']:.2f} | {r['test_accuracy']:.4f} "
             f"({lo:.4f}–{hi:.4f}) | {_fmt_opt(r['import_seconds'])} |")
-    cache = ("jaxnn's persistent compilation cache in an empty temporary folder: the first "
-             "run compiles the epoch, the second reads it back" if cfg["compile_cache"] else
-             "jaxnn's persistent compilation cache off (JAXNN_COMPILE_CACHE=0): both runs "
-             "compile")
+    cache = ("jaxnn's persistent compilation cache in a temporary folder, empty for the "
+             "first process and filled for the second" if cfg["compile_cache"] else
+             "jaxnn's persistent compilation cache off (JAXNN_COMPILE_CACHE=0): every run "
+             "compiles")
     lines += ["", f"A run's wall time is from building the network to the test accuracy; "
               f"imports (jax and jaxnn; scikit-learn) are not in it. {cache}; scikit-learn "
               "compiles nothing. Training s: the epochs alone (jaxnn: the sum of `fit`'s "
@@ -634,6 +772,226 @@ def format_digits(digits: dict[str, Any]) -> str:
               "batches), scikit-learn trains on a last batch of 29 (45 batches); jaxnn "
               f"initialises with {cfg['jaxnn_init']}, scikit-learn with "
               f"{cfg['sklearn_init']}."]
+    if digits.get("sklearn_blas"):
+        blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} kernel "
+                         f"{b.get('architecture')}, {b.get('num_threads')} thread(s)"
+                         for b in digits["sklearn_blas"])
+        env = digits.get("parent_environment") or {}
+        set_ = ", ".join(f"{k}={v}" for k, v in env.items() if v) or "neither was set"
+        lines += ["", f"scikit-learn ran with {' and '.join(OPENBLAS_VARIABLES)} removed from "
+                  f"its environment (in the benchmark's own environment: {set_}); "
+                  f"threadpoolctl: {blas}."]
+    compiles = digits.get("compiles")
+    if compiles and compiles.get("first_run"):
+        lines += ["", format_compiles(compiles)]
+    return "\n".join(lines) + "\n"
+
+
+def format_compiles(compiles: dict[str, Any]) -> str:
+    """The programs a first ``fit`` compiles, with their seconds, as markdown."""
+    rows = compiles["first_run"]
+    total = {s: sum(r[f"{s}_seconds"] or 0 for r in rows) for s in ("trace", "lower", "compile")}
+    lines = [
+        f"**What jaxnn's first `fit` compiles** (fresh process, empty cache; "
+        f"`jax.monitoring` duration events, medians over the repeats): "
+        f"{compiles['programs_first_run']:g} XLA programs in the first run, "
+        f"{compiles['programs_second_run']:g} in a second identical run in the same process, "
+        f"{compiles['programs_cached_process']:g} in a fresh process with the cache filled "
+        f"({compiles['cache_hits_cached_process']:g} read from the cache).",
+        "",
+        "| program (jitted function) | compiles | trace s | lower s | XLA compile s |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| `{r['program']}` | {r['count']} | {r['trace_seconds']:.3f} | "
+                     f"{r['lower_seconds']:.3f} | {r['compile_seconds']:.3f} |")
+    lines.append(f"| total | {sum(r['count'] for r in rows)} | {total['trace']:.3f} | "
+                 f"{total['lower']:.3f} | {total['compile']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# The research loop (issue 19): seeds × learning rates of `fit`, against eager PyTorch.
+
+LOOP_JAXNN = "jaxnn train.fit in a Python loop"
+LOOP_TORCH = "PyTorch eager in a Python loop"
+LOOP = {"sizes": (784, 30, 10), "network": "784-30-10, sigmoid hidden, softmax output, "
+        "cross entropy", "optimizer": "sgd", "learning_rates": (0.1, 0.3, 1.0), "seeds": 10,
+        "batch": 10, "epochs": 2, "init": "lecun_normal (jaxnn.init_params' default)",
+        "data": "jaxnn.data.load_mnist(): the bundled 4,000 training digits"}
+LOOP_QUICK = {"seeds": 2, "learning_rates": (0.3,), "epochs": 1}
+
+
+def _loop_config(quick: bool) -> dict[str, Any]:
+    return {**LOOP, **(LOOP_QUICK if quick else {}), "quick": quick}
+
+
+def _loop_jaxnn(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The loop a user writes: for each seed and rate, ``init_params`` then ``train.fit``;
+    per fit its wall time, the seconds of its epochs and the programs it compiled."""
+    import jax
+
+    import jaxnn
+    from jaxnn import optimizers, train
+
+    data = jaxnn.data.load_mnist()
+    x, y = data.x_train, data.y_train
+    fits = []
+    with CompileLog() as log:
+        t0 = time.perf_counter()
+        for seed in range(cfg["seeds"]):
+            for rate in cfg["learning_rates"]:
+                t, compiled = time.perf_counter(), len(log.programs)
+                net = jaxnn.mlp(cfg["sizes"], hidden="sigmoid", output="softmax",
+                                cost="cross_entropy")
+                params = jaxnn.init_params(jax.random.key(seed), net)
+                r = train.fit(net, params, optimizers.sgd(rate), (x, y), epochs=cfg["epochs"],
+                              batch_size=cfg["batch"], key=jax.random.key(1000 + seed))
+                jax.block_until_ready(r.params)
+                fits.append({"seed": seed, "learning_rate": rate,
+                             "wall_seconds": time.perf_counter() - t,
+                             "epoch_seconds": sum(h.get("seconds", 0.0) for h in r.history),
+                             "programs_compiled": len(log.programs) - compiled,
+                             "final_cost": r.history[-1].get("cost")})
+        total = time.perf_counter() - t0
+    return {"total_seconds": total, "fits": fits}
+
+
+def _loop_torch(cfg: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
+    """The same loop in eager PyTorch: the same initial weights (jaxnn's ``init_params``,
+    drawn before the clock starts), ``nn.Linear`` + ``Sigmoid``, ``CrossEntropyLoss``,
+    ``torch.optim.SGD``, a fresh ``randperm`` per epoch, ``set_num_threads(threads)``
+    (``None``: the cores this process may use)."""
+    import jax
+    import torch
+
+    import jaxnn
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = threads or cores
+    torch.set_num_threads(cores)
+    data = jaxnn.data.load_mnist()
+    x = torch.from_numpy(np.asarray(data.x_train, np.float32))
+    y = torch.from_numpy(np.asarray(data.y_train, np.int64))
+    net = jaxnn.mlp(cfg["sizes"], hidden="sigmoid", output="softmax", cost="cross_entropy")
+    inits = {seed: [(np.asarray(W), np.asarray(b))
+                    for W, b in jaxnn.init_params(jax.random.key(seed), net)]
+             for seed in range(cfg["seeds"])}
+    n, batch = len(x), cfg["batch"]
+    steps = n // batch
+    fits = []
+    t0 = time.perf_counter()
+    for seed in range(cfg["seeds"]):
+        for rate in cfg["learning_rates"]:
+            t = time.perf_counter()
+            layers: list = []
+            for i, (W, b) in enumerate(inits[seed]):
+                linear = torch.nn.Linear(W.shape[1], W.shape[0])
+                with torch.no_grad():  # nn.Linear keeps W as (n_out, n_in), like jaxnn
+                    linear.weight.copy_(torch.from_numpy(W))
+                    linear.bias.copy_(torch.from_numpy(b))
+                layers += [linear] + ([torch.nn.Sigmoid()] if i < len(inits[seed]) - 1 else [])
+            model = torch.nn.Sequential(*layers)
+            loss_fn = torch.nn.CrossEntropyLoss()
+            opt = torch.optim.SGD(model.parameters(), lr=rate)
+            generator = torch.Generator().manual_seed(1000 + seed)
+            for _ in range(cfg["epochs"]):
+                order = torch.randperm(n, generator=generator)[: steps * batch]
+                for idx in order.view(steps, batch):
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(model(x[idx]), y[idx])
+                    loss.backward()
+                    opt.step()
+            fits.append({"seed": seed, "learning_rate": rate,
+                         "wall_seconds": time.perf_counter() - t,
+                         "final_cost": float(loss)})
+    return {"total_seconds": time.perf_counter() - t0, "fits": fits,
+            "torch": torch.__version__, "threads": cores}
+
+
+def loop_child(library: str, quick: bool, threads: int | None = None) -> dict[str, Any]:
+    """Run in a fresh process: the research loop of ``library`` (PyTorch with ``threads``
+    threads, ``None``: the cores)."""
+    cfg = _loop_config(quick)
+    return _loop_jaxnn(cfg) if library == LOOP_JAXNN else _loop_torch(cfg, threads)
+
+
+def start_loop_child(library: str, quick: bool, threads: int | None = None) -> subprocess.Popen:
+    """:func:`loop_child` in a fresh Python process."""
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    code = ("import json; from experiments.benchmark import loop_child; "
+            f"print('RESULT ' + json.dumps(loop_child({library!r}, {quick}, {threads!r})))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=root)
+
+
+def research_loop(quick: bool = False, peers: bool = True, torch_threads=(None,),
+                  log=print) -> dict[str, Any]:
+    """Issue 19's research loop: ``seeds × learning rates`` calls of ``train.fit`` in one
+    fresh process, and the same loop in eager PyTorch in another per entry of
+    ``torch_threads`` (``None``: the cores; skipped without torch); the total wall time of
+    each (imports and the data load are not in it; jaxnn's persistent compile cache is
+    off, as in a user's notebook). ``ratio_jaxnn_to_torch``: against the fastest torch."""
+    import importlib.util
+
+    cfg = _loop_config(quick)
+    load_start = os.getloadavg()
+    rows = []
+    runs: list[tuple[str, int | None]] = [(LOOP_JAXNN, None)]
+    if peers and importlib.util.find_spec("torch") is not None:
+        runs += [(LOOP_TORCH, t) for t in torch_threads]
+    for library, threads in runs:
+        log(f"research loop: {library} in a fresh process")
+        r = _finish_child(start_loop_child(library, quick, threads))
+        fits = r.pop("fits")
+        overheads = [f["wall_seconds"] - f["epoch_seconds"] for f in fits
+                     if "epoch_seconds" in f]
+        name = library if library == LOOP_JAXNN else f"{library}, {r['threads']} thread(s)"
+        rows.append({"name": name, **r, "fits": len(fits),
+                     "median_fit_seconds": _median([f["wall_seconds"] for f in fits]),
+                     "median_overhead_seconds": _median(overheads),
+                     "programs_compiled_first_fit": fits[0].get("programs_compiled"),
+                     "programs_compiled_later_fits": _median(
+                         [f.get("programs_compiled") for f in fits[1:]]),
+                     "samples": fits})
+    out = {"config": cfg, "rows": rows, "load_average_start": list(load_start),
+           "load_average_end": list(os.getloadavg())}
+    if len(rows) > 1:
+        fastest = min(r["total_seconds"] for r in rows[1:])
+        out["ratio_jaxnn_to_torch"] = rows[0]["total_seconds"] / fastest
+    return out
+
+
+def format_loop(loop: dict[str, Any]) -> str:
+    """The research loop as a markdown paragraph and table."""
+    cfg = loop["config"]
+    la, lb = loop["load_average_start"], loop["load_average_end"]
+    lines = [
+        f"**A research loop (issue 19)**: {cfg['seeds']} seeds × "
+        f"{len(cfg['learning_rates'])} learning rates {tuple(cfg['learning_rates'])} of one "
+        f"`fit` each, {cfg['network']}, SGD, batch {cfg['batch']}, {cfg['epochs']} epoch(s) "
+        f"of {cfg['data']}; each library's whole loop in one fresh process, one after the "
+        "other. Load average (1 min) "
+        f"{la[0]:.2f} → {lb[0]:.2f}."
+        + (f" Measured by `{loop['command']}`." if loop.get("command") else "")
+        + (" **A --quick smoke run: the numbers mean little.**" if cfg.get("quick") else ""),
+        "",
+        "| implementation | loop s | fits | median s per fit | median s per fit beyond its "
+        "epochs | programs compiled: first fit / later fits (median) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in loop["rows"]:
+        compiled = ("—" if r.get("programs_compiled_first_fit") is None else
+                    f"{r['programs_compiled_first_fit']} / "
+                    f"{r['programs_compiled_later_fits']:g}")
+        lines.append(f"| {r['name']} | {r['total_seconds']:.2f} | {r['fits']} | "
+                     f"{r['median_fit_seconds']:.3f} | "
+                     f"{_fmt_opt(r.get('median_overhead_seconds'))} | {compiled} |")
+    if "ratio_jaxnn_to_torch" in loop:
+        lines += ["", f"jaxnn's loop takes {loop['ratio_jaxnn_to_torch']:.2f}× PyTorch's "
+                  "fastest (goal of issue 19: < 1×)."]
     return "\n".join(lines) + "\n"
 
 
@@ -853,6 +1211,8 @@ def to_markdown(result: dict[str, Any], command: str) -> str:
                      + ".\n")
     if "digits" in result:
         lines.append(format_digits(result["digits"]))
+    if "research_loop" in result:
+        lines.append(format_loop(result["research_loop"]))
     lines.append("Compile time and memory:\n")
     lines.append(bench.format_summary(result))
     lines.append("Goals:\n")
@@ -877,6 +1237,12 @@ def _load_text(result: dict[str, Any]) -> str:
             f"{b[1]:.2f}, {b[2]:.2f} at the end")
 
 
+def _threads(args) -> tuple[int | None, ...]:
+    """``--loop-torch-threads`` as thread counts, ``None`` for 'cores'."""
+    return tuple(None if t.strip() == "cores" else int(t)
+                 for t in args.loop_torch_threads.split(","))
+
+
 def _sklearn_available() -> bool:
     import importlib.util
 
@@ -889,24 +1255,14 @@ def run(args, log=print) -> dict[str, Any]:
     peers = [] if args.no_peers else PEERS
     load_start = os.getloadavg()
     digits = not args.no_digits
-    # A smoke run overlaps the digits processes with its timings (which mean little
-    # anyway); a real run measures them afterwards, so they cannot disturb each other.
-    children = (start_digits_children(True, not args.no_peers)
-                if digits and args.quick and _sklearn_available() else None)
-    try:
-        result = bench.run_jaxnn_benchmark(**kwargs, peers=peers,
-                                           reference=None if args.no_peers else REFERENCE,
-                                           log=log)
-        if digits:
-            result["digits"] = digits_comparison(args.quick, peers=not args.no_peers, log=log,
-                                                 children=children)
-            if children is None:
-                result["seconds"] += result["digits"].get("seconds", 0.0)
-    except BaseException:
-        for child in children or ():
-            child.kill()
-            child.wait()
-        raise
+    result = bench.run_jaxnn_benchmark(**kwargs, peers=peers,
+                                       reference=None if args.no_peers else REFERENCE, log=log)
+    if digits:  # after the tables, so that its fresh processes cannot disturb them
+        result["digits"] = digits_comparison(args.quick, peers=not args.no_peers, log=log)
+        result["seconds"] += result["digits"].get("seconds", 0.0)
+    if not args.no_loop:
+        result["research_loop"] = research_loop(args.quick, peers=not args.no_peers,
+                                                torch_threads=_threads(args), log=log)
     result["load_average"] = {"start": list(load_start), "end": list(os.getloadavg())}
     result["goals"] = check_goals(result)
     return result
@@ -939,6 +1295,13 @@ def main(argv=None) -> int:
                     help="skip the digits comparison with scikit-learn (fresh processes)")
     ap.add_argument("--digits-only", action="store_true",
                     help="measure only the digits comparison and put it into <out>/benchmark.json")
+    ap.add_argument("--no-loop", action="store_true",
+                    help="skip the research loop against PyTorch (fresh processes)")
+    ap.add_argument("--loop-torch-threads", default="cores,1",
+                    help="the PyTorch loops' thread counts, comma-separated ('cores': "
+                    "set_num_threads(cores)); default: cores,1")
+    ap.add_argument("--loop-only", action="store_true",
+                    help="measure only the research loop and put it into <out>/benchmark.json")
     ap.add_argument("--figure-only", action="store_true",
                     help="time nothing: redraw <out>/benchmark.png and rewrite <out>/benchmark.md "
                     "from <out>/benchmark.json")
@@ -957,9 +1320,10 @@ def main(argv=None) -> int:
                         *map(str, argv if argv is not None else sys.argv[1:])])
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     path = args.out / f"{NAME}.json"
-    if args.figure_only or args.digits_only:
-        if args.figure_only and args.digits_only:
-            print("benchmark: --figure-only and --digits-only exclude each other",
+    only = [f for f in ("figure_only", "digits_only", "loop_only") if getattr(args, f)]
+    if only:
+        if len(only) > 1:
+            print("benchmark: --figure-only, --digits-only and --loop-only exclude each other",
                   file=sys.stderr)
             return 2
         if not path.exists():
@@ -970,8 +1334,14 @@ def main(argv=None) -> int:
             markdown = regenerate(args.out, log=log)
         else:
             result = json.loads(path.read_text(encoding="utf-8"))
-            result["digits"] = digits_comparison(args.quick, peers=not args.no_peers, log=log)
-            result["digits"]["command"] = command
+            if args.digits_only:
+                result["digits"] = digits_comparison(args.quick, peers=not args.no_peers,
+                                                     log=log)
+                result["digits"]["command"] = command
+            else:
+                result["research_loop"] = research_loop(
+                    args.quick, peers=not args.no_peers, torch_threads=_threads(args), log=log)
+                result["research_loop"]["command"] = command
             markdown = _write(args.out, result, log=log)
     else:
         result = run(args, log=log)

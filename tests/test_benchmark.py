@@ -82,8 +82,9 @@ def test_bad_flags_exit_2(capsys):
 
 
 def test_quick_no_peers_writes_json_and_markdown(tmp_path):
-    # --no-digits: the digits comparison's fresh processes are tested on their own below.
-    assert benchmark.main(["--quick", "--no-peers", "--no-digits", "--out", str(tmp_path)]) == 0
+    # --no-digits, --no-loop: their fresh processes are tested on their own below.
+    assert benchmark.main(["--quick", "--no-peers", "--no-digits", "--no-loop",
+                           "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "benchmark.json").read_text())
     markdown = (tmp_path / "benchmark.md").read_text()
 
@@ -106,7 +107,8 @@ def test_quick_no_peers_writes_json_and_markdown(tmp_path):
     assert {g["goal"] for g in result["goals"]} >= {
         "jaxnn manual step ≤ 1.0× the plain JAX scan reference at every size"}
 
-    assert "digits" not in result and len(result["load_average"]["start"]) == 3
+    assert "digits" not in result and "research_loop" not in result
+    assert len(result["load_average"]["start"]) == 3
     if (tmp_path / "benchmark.png").exists() or _has_matplotlib():
         assert (tmp_path / "benchmark.png").read_bytes().startswith(PNG)
 
@@ -222,11 +224,18 @@ def test_missing_peer_is_skipped_with_a_note(monkeypatch):
 # The figure and the digits comparison, from made-up results (no timing).
 
 
-def _digits_row(name, first, second, compile_, train, acc):
+def _digits_row(name, first, second, compile_, train, acc, cached=None):
     return {"name": name, "first_wall_seconds": first, "second_wall_seconds": second,
+            "cached_wall_seconds": cached,
             "first_compile_seconds": compile_[0], "second_compile_seconds": compile_[1],
             "train_seconds": train, "test_accuracy": acc, "test_accuracy_range": [acc, acc],
             "epochs": 50, "import_seconds": 1.0}
+
+
+def _loop_row(name, total, per_fit, overhead, compiled):
+    return {"name": name, "total_seconds": total, "fits": 30, "median_fit_seconds": per_fit,
+            "median_overhead_seconds": overhead, "programs_compiled_first_fit": compiled[0],
+            "programs_compiled_later_fits": compiled[1]}
 
 
 def _synthetic_result():
@@ -255,8 +264,27 @@ def _synthetic_result():
         "digits": {
             "config": {**benchmark.DIGITS, "quick": False, "jaxnn_init": "he_normal",
                        "sklearn_init": "Glorot uniform", "compile_cache": True},
-            "rows": [_digits_row(benchmark.DIGITS_JAXNN, 3.5, 0.9, (2.5, 0.1), 0.6, 0.97),
+            "rows": [_digits_row(benchmark.DIGITS_JAXNN, 3.5, 0.9, (2.5, 0.1), 0.6, 0.97,
+                                 cached=1.1),
                      _digits_row(benchmark.DIGITS_SKLEARN, 2.0, 1.9, (None, None), 1.9, 0.96)],
+            "compiles": {"first_run": [
+                {"program": "epoch", "count": 1, "trace_seconds": 0.5, "lower_seconds": 0.25,
+                 "compile_seconds": 2.0},
+                {"program": "stage", "count": 3, "trace_seconds": 0.0, "lower_seconds": 0.125,
+                 "compile_seconds": 0.125}],
+                "programs_first_run": 4, "programs_second_run": 0,
+                "programs_cached_process": 4, "cache_hits_cached_process": 4},
+            "sklearn_blas": [{"internal_api": "openblas", "version": "0.3.30",
+                              "architecture": "SkylakeX", "num_threads": 2}],
+            "parent_environment": {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": None},
+            "load_average_start": [1.0, 1.0, 1.0], "load_average_end": [2.0, 2.0, 2.0],
+        },
+        "research_loop": {
+            "config": {**benchmark.LOOP, "quick": False},
+            "rows": [_loop_row(benchmark.LOOP_JAXNN, 9.0, 0.25, 0.05, (7, 0)),
+                     _loop_row(benchmark.LOOP_TORCH + ", 1 thread(s)", 6.0, 0.2, None,
+                               (None, None))],
+            "ratio_jaxnn_to_torch": 1.5,
             "load_average_start": [1.0, 1.0, 1.0], "load_average_end": [2.0, 2.0, 2.0],
         },
     }
@@ -284,46 +312,138 @@ def test_figure_only_redraws_from_the_json_without_timing(tmp_path, monkeypatch,
     assert benchmark.main(["--figure-only", "--out", str(tmp_path)]) == 0
     markdown = (tmp_path / "benchmark.md").read_text()
     assert "(1, 5, 15 min) 1.50, 1.25, 1.00 at the start, 2.50, 1.50, 1.00 at the end" in markdown
-    assert ("| implementation | first run s (compile included) | second run s (compile cached) "
-            "| compile s, first / second | training s after compile | test accuracy (min–max) "
-            "| imports s |") in markdown
-    assert f"| {benchmark.DIGITS_JAXNN} | 3.50 | 0.90 | 2.50 / 0.10 | 0.60 | 0.9700 " in markdown
-    assert f"| {benchmark.DIGITS_SKLEARN} | 2.00 | 1.90 | — | 1.90 | 0.9600 " in markdown
+    assert ("| implementation | first run s (fresh process, empty cache) | second run s (same "
+            "process) | fresh process, cache filled s | compile s, first / second |") in markdown
+    assert f"| {benchmark.DIGITS_JAXNN} | 3.50 | 0.90 | 1.10 | 2.50 / 0.10 | 0.60 | 0.9700 " \
+        in markdown
+    assert f"| {benchmark.DIGITS_SKLEARN} | 2.00 | 1.90 | — | — | 1.90 | 0.9600 " in markdown
+    # the compile table, its total, the BLAS the peer ran and the variables that were set
+    assert "4 XLA programs in the first run, 0 in a second identical run" in markdown
+    assert "| `stage` | 3 | 0.000 | 0.125 | 0.125 |" in markdown
+    assert "| total | 4 | 0.500 | 0.375 | 2.125 |" in markdown
+    assert "OPENBLAS_CORETYPE=Haswell); threadpoolctl: openblas 0.3.30 kernel SkylakeX" \
+        in markdown
+    # the research loop
+    assert f"| {benchmark.LOOP_JAXNN} | 9.00 | 30 | 0.250 | 0.05 | 7 / 0 |" in markdown
+    assert "| 6.00 | 30 | 0.200 | — | — |" in markdown
+    assert "jaxnn's loop takes 1.50× PyTorch's fastest" in markdown
     if _has_matplotlib():
         assert (tmp_path / "benchmark.png").read_bytes().startswith(PNG)
 
 
-def _child_result(seed, jaxnn_first, jaxnn_second, sklearn_runs):
-    def run(wall, compile_, acc):
-        return {"wall_seconds": wall, "compile_seconds": compile_, "train_seconds": wall / 4,
+def _child_result(library, seed, first, second, compile_=(2.0, 0.1), programs=(5, 0)):
+    def run(wall, compile_s, acc):
+        return {"wall_seconds": wall, "compile_seconds": compile_s, "train_seconds": wall / 4,
                 "test_accuracy": acc, "epochs": 50}
 
-    return {"runs": {benchmark.DIGITS_JAXNN: [run(jaxnn_first, 2.0, 0.9 + seed / 100),
-                                              run(jaxnn_second, 0.1, 0.9 + seed / 100)],
-                     benchmark.DIGITS_SKLEARN: [run(w, None, 0.95) for w in sklearn_runs]},
-            "order": [], "compile_cache": True,
-            "import_seconds": {benchmark.DIGITS_JAXNN: 1.0, benchmark.DIGITS_SKLEARN: 0.5}}
+    if library == benchmark.DIGITS_SKLEARN:
+        return {"runs": [run(first, None, 0.95), run(second, None, 0.95)],
+                "import_seconds": 0.5, "blas": [{"architecture": "SkylakeX"}],
+                "environment": {v: None for v in benchmark.OPENBLAS_VARIABLES}}
+    log = [{"programs": [{"program": f"p{i}", "trace": 0.1, "lower": 0.1, "compile": 0.5}
+                         for i in range(n)], "cache_hits": 0} for n in programs]
+    return {"runs": [run(first, compile_[0], 0.9 + seed / 100),
+                     run(second, compile_[1], 0.9 + seed / 100)],
+            "compiles": log, "compile_cache": True, "import_seconds": 1.0}
 
 
 def test_digits_comparison_reports_medians_over_fresh_processes(monkeypatch):
     pytest.importorskip("sklearn")
     started = []
-    children = iter([_child_result(0, 4.0, 1.0, (2.0, 1.0)),
-                     _child_result(1, 9.0, 1.2, (2.2, 1.1)),
-                     _child_result(2, 5.0, 3.0, (2.4, 1.2))])
+    children = iter([
+        # repeat 0: jaxnn (empty cache), jaxnn (cache filled), then scikit-learn
+        _child_result(benchmark.DIGITS_JAXNN, 0, 4.0, 1.0),
+        _child_result(benchmark.DIGITS_JAXNN, 0, 0.5, 0.4, programs=(5, 0)),
+        _child_result(benchmark.DIGITS_SKLEARN, 0, 2.0, 1.0),
+        # repeat 1: scikit-learn first
+        _child_result(benchmark.DIGITS_SKLEARN, 1, 2.2, 1.1),
+        _child_result(benchmark.DIGITS_JAXNN, 1, 9.0, 1.2, programs=(7, 0)),
+        _child_result(benchmark.DIGITS_JAXNN, 1, 0.7, 0.4),
+        _child_result(benchmark.DIGITS_JAXNN, 2, 5.0, 3.0),
+        _child_result(benchmark.DIGITS_JAXNN, 2, 0.6, 0.4),
+        _child_result(benchmark.DIGITS_SKLEARN, 2, 2.4, 1.2)])
     monkeypatch.setattr(benchmark, "start_digits_child",
-                        lambda epochs, seed, peers, sklearn_first: started.append(
-                            (epochs, seed, peers, sklearn_first)))
+                        lambda library, epochs, seed, cache: started.append(
+                            (library, epochs, seed, cache is not None)))
     monkeypatch.setattr(benchmark, "_finish_child", lambda proc: next(children))
+    monkeypatch.delenv("JAXNN_COMPILE_CACHE", raising=False)
     digits = benchmark.digits_comparison(repeats=3, log=lambda s: None)
-    assert started == [(50, 0, True, False), (50, 1, True, True), (50, 2, True, False)]
+    J, S = benchmark.DIGITS_JAXNN, benchmark.DIGITS_SKLEARN
+    assert started == [(J, 50, 0, True), (J, 50, 0, True), (S, 50, 0, True),
+                       (S, 50, 1, True), (J, 50, 1, True), (J, 50, 1, True),
+                       (J, 50, 2, True), (J, 50, 2, True), (S, 50, 2, True)]
     jaxnn_row, sklearn_row = digits["rows"]
     assert jaxnn_row["first_wall_seconds"] == 5.0 and jaxnn_row["second_wall_seconds"] == 1.2
+    assert jaxnn_row["cached_wall_seconds"] == 0.6
     assert jaxnn_row["test_accuracy"] == 0.91 and jaxnn_row["test_accuracy_range"] == [0.9, 0.92]
     assert sklearn_row["first_wall_seconds"] == 2.2 and sklearn_row["first_compile_seconds"] is None
+    assert sklearn_row["cached_wall_seconds"] is None
     assert len(digits["load_average_start"]) == len(digits["load_average_end"]) == 3
+    compiles = digits["compiles"]
+    assert compiles["programs_first_run"] == 5 and compiles["programs_second_run"] == 0
+    assert [r["program"] for r in compiles["first_run"]] == [f"p{i}" for i in range(7)]
+    assert compiles["first_run"][0]["compile_seconds"] == 0.5
+    assert digits["sklearn_blas"] == [{"architecture": "SkylakeX"}]
     table = benchmark.format_digits(digits)
-    assert f"| {benchmark.DIGITS_SKLEARN} | 2.20 | 1.10 | — |" in table
+    assert f"| {benchmark.DIGITS_SKLEARN} | 2.20 | 1.10 | — | — |" in table
+
+
+def test_sklearn_child_runs_without_the_openblas_variables(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "262144")
+    popen = []
+    monkeypatch.setattr(benchmark.subprocess, "Popen",
+                        lambda *a, **kw: popen.append(kw["env"]))
+    benchmark.start_digits_child(benchmark.DIGITS_SKLEARN, 1, 0, None)
+    benchmark.start_digits_child(benchmark.DIGITS_JAXNN, 1, 0, None)
+    sklearn_env, jaxnn_env = popen
+    assert not set(benchmark.OPENBLAS_VARIABLES) & set(sklearn_env)
+    assert jaxnn_env["OPENBLAS_CORETYPE"] == "Haswell"  # only the peer's process changes
+
+
+def test_compile_log_counts_each_program_with_its_stages():
+    import jax
+    import jax.numpy as jnp
+
+    with benchmark.CompileLog() as log:
+        jax.jit(lambda a: a * 3 + 1)(jnp.arange(7.0)).block_until_ready()
+        jax.jit(lambda a: a * 3 + 1)(jnp.arange(7.0)).block_until_ready()  # a new function
+    after = len(log.events)
+    jax.jit(lambda a: a - 2)(jnp.arange(5.0)).block_until_ready()  # the log is closed
+    assert len(log.events) == after
+    progs = [p for p in log.programs if p["program"] == "<lambda>"]
+    assert len(progs) == 2
+    for p in progs:
+        assert set(p) >= {"program", "trace", "lower", "compile"} and p["compile"] > 0
+
+
+def test_research_loop_rows_from_children(monkeypatch):
+    fits = [{"seed": 0, "learning_rate": 0.3, "wall_seconds": w, "epoch_seconds": e,
+             "programs_compiled": c} for w, e, c in ((3.0, 0.5, 7), (1.0, 0.6, 0), (1.2, 0.5, 0))]
+    results = iter([{"total_seconds": 5.2, "fits": fits},
+                    {"total_seconds": 2.6, "fits": [{"wall_seconds": 0.8}] * 3,
+                     "torch": "2.13.0", "threads": 1}])
+    started = []
+    monkeypatch.setattr(benchmark, "start_loop_child",
+                        lambda library, quick, threads=None: started.append(
+                            (library, quick, threads)))
+    monkeypatch.setattr(benchmark, "_finish_child", lambda proc: next(results))
+    loop = benchmark.research_loop(quick=True, torch_threads=(1,), log=lambda s: None)
+    if len(started) == 1:  # PyTorch is not installed: jaxnn's row alone
+        pytest.skip("PyTorch is not installed")
+    assert started == [(benchmark.LOOP_JAXNN, True, None), (benchmark.LOOP_TORCH, True, 1)]
+    jaxnn_row, torch_row = loop["rows"]
+    assert jaxnn_row["median_overhead_seconds"] == pytest.approx(0.7)  # of 2.5, 0.4, 0.7
+    assert (jaxnn_row["programs_compiled_first_fit"],
+            jaxnn_row["programs_compiled_later_fits"]) == (7, 0)
+    assert torch_row["median_fit_seconds"] == 0.8 and torch_row["median_overhead_seconds"] is None
+    assert loop["ratio_jaxnn_to_torch"] == pytest.approx(2.0)
+    assert "| 5.20 | 3 | 1.200 | 0.70 | 7 / 0 |" in benchmark.format_loop(loop)
+
+
+def test_only_modes_exclude_each_other(tmp_path, capsys):
+    assert benchmark.main(["--digits-only", "--loop-only", "--out", str(tmp_path)]) == 2
+    assert "exclude each other" in capsys.readouterr().err
 
 
 def test_digits_one_epoch_each_library_in_process():
