@@ -399,6 +399,11 @@ GENERATORS["registry-names-section"] = _registry_names_section
 # MkDocs events.
 
 
+def on_config(config):
+    _on_path()  # this checkout's jaxnn and experiments, whatever else is installed
+    return config
+
+
 def on_files(files, config):
     from mkdocs.structure.files import File
 
