@@ -7,7 +7,11 @@ For a minibatch of m examples with per-example gradients g_i = ∂C(a_i, y_i)/�
     g̃   = (Σ_i ḡ_i + N(0, σ² C² I)) / m            add noise, average
     g̃  += (λ/m) W                                  the L2 term, data-independent
 
-``‖g_i‖`` is the global L2 norm over every layer's W and b. Use it through
+``‖g_i‖`` is the global L2 norm over every layer's parameters (W, b, and γ, β under layer
+norm). A network with batch norm is refused (:func:`check_network`): its examples are
+coupled through the batch's statistics, so there is no per-example gradient to clip and
+the privacy argument fails; use ``norm="layer"`` instead. Layer norm and skip connections
+keep examples independent and work. Use it through
 ``jaxnn.train.fit(..., dp=jaxnn.privacy.dp_sgd(clip_norm, noise_multiplier))``. The privacy
 accounting (ε, δ) is not computed here.
 """
@@ -53,6 +57,14 @@ def dp_sgd(clip_norm: float, noise_multiplier: float) -> DPSGD:
     return DPSGD(clip_norm, noise_multiplier)
 
 
+def check_network(net: Network) -> Network:
+    """``net`` when DP-SGD can train it; ValueError for ``norm="batch"`` (each example's
+    output depends on the whole batch, so no example has a gradient of its own to clip).
+    ``jaxnn.train.fit(..., dp=...)`` calls it before anything runs."""
+    backprop.check_per_example(net, "DP-SGD's per-example gradients")
+    return net
+
+
 def clip_per_example(per_example: Params, clip_norm: float) -> tuple[Params, jax.Array]:
     """ḡ_i = g_i · min(1, C / ‖g_i‖). Returns the clipped pytree (leading axis m) and the
     norms ‖g_i‖, shape ``(m,)``."""
@@ -68,6 +80,7 @@ def private_value_grad_and_output(net: Network, params: Params, x, y, key, dp: D
                                   masks=None):
     """J, the DP-SGD gradient g̃ and A^L for ``x: (m, n_0)``, float targets ``y: (m, n_L)``
     (raw: no validation), with ``key`` drawing the noise; ``masks``: dropout scales."""
+    check_network(net)  # at trace time, should a caller have skipped the door's check
     m = x.shape[0]
     zs, acts = forward_layers(net, params, x, masks)
     J = cost_from_pass(net, params, zs, acts, y)
