@@ -2,7 +2,8 @@
 
 The site is built once: `.ci/run` runs ``mkdocs build --strict`` before the tests, and the
 fixture below reuses ``site/`` when it is newer than everything the build reads (else it
-builds it, under a lock, so that the xdist workers build it once). Strict mode makes a
+builds the site into a temporary folder, under a lock, so that the xdist workers build it
+once). Strict mode makes a
 broken link, a missing anchor or reference, or a docstring that fails to render an error.
 
 The tests then check that the site names every public name (``jaxnn.__all__`` and the
@@ -66,18 +67,26 @@ def _fresh() -> bool:
 
 @pytest.fixture(scope="session")
 def site() -> Path:
+    """``site/`` when it is newer than every input (CI builds it just before the tests);
+    else a build of the current inputs in a temporary folder named after them, made once
+    under a lock however many xdist workers ask, and never rewritten while a test reads it."""
     pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
-    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]  # one lock per checkout
-    lock_path = Path(tempfile.gettempdir()) / f"jaxnn-site-{digest}.lock"
-    with open(lock_path, "w") as lock:
+    if _fresh():
+        return SITE
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:16]  # one per checkout
+    tmp = Path(tempfile.gettempdir())
+    with open(tmp / f"jaxnn-site-{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _fresh():
+        built = tmp / f"jaxnn-site-{digest}-{_newest_input():.0f}"
+        if not (built / "index.html").exists():
             proc = subprocess.run(
-                [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(SITE)],
+                [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(built)],
                 cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
             )
+            if proc.returncode != 0:
+                shutil.rmtree(built, ignore_errors=True)
             assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stderr[-6000:]}"
-    return SITE
+    return built
 
 
 def _text(path: Path) -> str:
