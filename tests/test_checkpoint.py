@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import jaxnn
 from jaxnn import checkpoint, optimizers
+from jaxnn.checkpoint import schema
 
 NET = jaxnn.mlp((3, 5, 2), hidden="tanh", output="softmax", cost="cross_entropy", l2=0.01)
 USER = {"epoch": 3, "val_accuracy": 0.953125, "tags": ["a", "b"], "nested": {"lr": 1e-3}}
@@ -68,9 +69,11 @@ def _join(header, buffer=b""):
     return len(text).to_bytes(8, "little") + text + buffer
 
 
-def _jaxnn_metadata(net=NET, step=0, leaves=0, type_name="", user=None):
+def _jaxnn_metadata(net=NET, step=0, leaves=0, type_name="", user=None,
+                    format="jaxnn-checkpoint/1"):
+    """A header's jaxnn records (format 1, without the header's checksum, by default)."""
     return {
-        "format": "jaxnn-checkpoint/1",
+        "format": format,
         "network": json.dumps(net.to_dict()),
         "step": str(step),
         "opt_state_leaves": str(leaves),
@@ -163,7 +166,9 @@ def test_layout_on_disk(tmp_path):
     header, buffer = _split(path)
     meta = header.pop("__metadata__")
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", meta.pop("checksum"))
-    assert meta == _jaxnn_metadata(step=9, leaves=10, type_name="AdamState", user=USER)
+    assert meta.pop("header_checksum") == schema.header_digest(meta)
+    assert meta == _jaxnn_metadata(step=9, leaves=10, type_name="AdamState", user=USER,
+                                   format=checkpoint.FORMAT)
     # The safetensors package lays the tensors out (by dtype, then name), not jaxnn.
     assert set(header) == {f"params.{l}.{f}" for l in (1, 2) for f in "Wb"} | {
         f"opt_state.{i}" for i in range(10)}
@@ -195,7 +200,9 @@ def test_safetensors_reads_ours(tmp_path, dtype):
     with safetensors.safe_open(path, framework="numpy") as f:
         meta = f.metadata()
     assert meta.pop("checksum").startswith("sha256:")
-    assert meta == _jaxnn_metadata(step=5, leaves=10, type_name="AdamState", user=USER)
+    assert meta.pop("header_checksum") == schema.header_digest(meta)
+    assert meta == _jaxnn_metadata(step=5, leaves=10, type_name="AdamState", user=USER,
+                                   format=checkpoint.FORMAT)
 
 
 def test_safetensors_reads_our_bfloat16(tmp_path):
@@ -361,9 +368,16 @@ def valid(tmp_path_factory):
 
 
 def _edit(valid, fn):
-    """The bytes of ``valid`` after ``fn(header, buffer)`` (which may return new ones)."""
+    """The bytes of ``valid`` after ``fn(header, buffer)`` (which may return new ones), its
+    header's checksum made to match the edited records (a consistent file, as a faulty
+    writer would make it: each record's own check is what is tested)."""
     header, buffer = json.loads(json.dumps(valid[0])), valid[1]
     out = fn(header, buffer)
+    header = out[0] if out is not None else header
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("header_checksum"), str) and all(
+            isinstance(meta.get(k), str) for k in schema.RECORDS):
+        meta["header_checksum"] = schema.header_digest(meta)
     return _join(*out) if out is not None else _join(header, buffer)
 
 
@@ -439,7 +453,7 @@ HOSTILE = [
     ("no metadata", lambda v: _edit(v, lambda h, b: h.pop("__metadata__") and None), r"not a jaxnn checkpoint: the header has no __metadata__", False),
     ("metadata not str to str", lambda v: _edit(v, _meta("step", 4)), r"__metadata__ must map strings to strings", True),
     ("no format", lambda v: _edit(v, _meta("format", None)), r"not a jaxnn checkpoint: __metadata__ has no 'format' key", False),
-    ("other format", lambda v: _edit(v, _meta("format", "pt")), r"not a jaxnn checkpoint: format 'pt'; this version of jaxnn reads 'jaxnn-checkpoint/1'", False),
+    ("other format", lambda v: _edit(v, _meta("format", "pt")), r"not a jaxnn checkpoint: format 'pt'; this version of jaxnn reads 'jaxnn-checkpoint/2' \(and the older 'jaxnn-checkpoint/1'\)", False),
     ("jaxnn key missing", lambda v: _edit(v, _meta("opt_state_type", None)), r"metadata lacks the jaxnn keys \['opt_state_type'\]", False),
     ("network not JSON", lambda v: _edit(v, _meta("network", "{oops")), r"metadata 'network' is not valid JSON", False),
     ("user metadata not JSON", lambda v: _edit(v, _meta("metadata", "{'k': 1}")), r"metadata 'metadata' is not valid JSON", False),
@@ -607,7 +621,8 @@ def test_flip_in_data_region_changes_exactly_that_value(damaged, position):
         checkpoint.load(scratch, opt_state_like=state)
     # A file written without a checksum (before there was one) loads the flipped value.
     header, buffer = _split(scratch)
-    del header["__metadata__"]["checksum"]
+    del header["__metadata__"]["checksum"], header["__metadata__"]["header_checksum"]
+    header["__metadata__"]["format"] = "jaxnn-checkpoint/1"
     scratch.write_bytes(_join(header, buffer))
     ckpt = checkpoint.load(scratch, opt_state_like=state)
     names = list(_param_arrays(ckpt.params)) + [f"opt_state.{i}" for i in range(len(jax.tree.leaves(state)))]

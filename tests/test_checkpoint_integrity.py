@@ -253,8 +253,9 @@ def test_bad_optimizer_state_values_are_refused_by_name(saved, i, bad, match, ch
     meta = _split(path)[0]["__metadata__"]
     if checksum:  # a file whose checksum matches what is in it: the values are still checked
         meta["checksum"] = safetensors_io.digest(tensors)
-    else:
-        del meta["checksum"]
+    else:  # a file of format 1, from before the checksums
+        del meta["checksum"], meta["header_checksum"]
+        meta["format"] = "jaxnn-checkpoint/1"
     safetensors.numpy.save_file(tensors, path, metadata=meta)
     with pytest.raises(ValueError, match=re.escape(f"{path}: optimizer-state tensor ") + match.format(r"AdamState\.")):
         checkpoint.load(path, opt_state_like=state)
@@ -432,3 +433,74 @@ def test_resume_in_another_precision(tmp_path):
             checkpoint.load(path32, opt_state_like=ADAM.init(p64))
     with pytest.raises(ValueError, match=re.escape(f"{path64}: was saved in float64") + r".*\(with --x64"):
         checkpoint.load(path64, opt_state_like=ADAM.init(params))
+
+
+# ---------------------------------------------------------------------------------------
+# The header: its checksum covers the network, optimizer and step records (format 2).
+
+
+def _rewrite(path, old: bytes, new: bytes) -> None:
+    """Replace the first ``old`` by ``new`` (same length) in the header's network record,
+    or in the header: an edit of what the file means."""
+    raw = path.read_bytes()
+    start = raw.find(b'"network":"')
+    at = raw.find(old, max(start, 0))
+    assert len(old) == len(new) and at >= 0, (old, raw[:400])
+    path.write_bytes(raw[:at] + new + raw[at + len(old):])
+
+
+@pytest.mark.parametrize("old, new", [(b"relu", b"tanh"), (b'\\"l2\\": 0.0', b'\\"l2\\": 8.0'),
+                                      (b'"step":"3"', b'"step":"7"')],
+                         ids=["activation", "l2 (one bit)", "step"])
+def test_an_edited_header_is_damage(tmp_path, old, new):
+    net = jaxnn.mlp((3, 4, 2), hidden="relu", output="softmax", cost="cross_entropy")
+    path = checkpoint.save(tmp_path / "c.safetensors", _params(net), net=net, step=3)
+    assert checkpoint.load(path).net == net
+    _rewrite(path, old, new)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{path}: is damaged: its header's records (the network, the optimizer state's "
+            "type and leaves, the step or the metadata) do not match their checksum")):
+        checkpoint.load(path)
+
+
+def test_an_older_file_loads_and_says_so(tmp_path):
+    path = checkpoint.save(tmp_path / "c.safetensors", _params(NET), net=NET, step=3)
+    header, _ = _split(path)
+    meta = header["__metadata__"]
+    del meta["header_checksum"]
+    meta["format"] = "jaxnn-checkpoint/1"
+    safetensors.numpy.save_file(safetensors.numpy.load_file(path), path, metadata=meta)
+    with pytest.warns(checkpoint.schema.OlderFormat, match=re.escape(
+            f"{path}: a checkpoint of the older format jaxnn-checkpoint/1, whose checksum "
+            "covers the tensors only")):
+        assert checkpoint.load(path).net == NET
+
+
+def test_resume_and_evaluate_blame_an_edited_file(tmp_path, capsys):
+    from jaxnn.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--sizes", "784,8,10", "--batch-size", "500", "--epochs", "1",
+                 "--quiet", "--out", str(run)]) == 0
+    ckpt = run / "checkpoint.safetensors"
+    _rewrite(ckpt, b'[\\"relu\\", \\"softmax\\"]', b'[\\"tanh\\", \\"softmax\\"]')
+    capsys.readouterr()
+    for argv in (["train", "--resume", "--out", str(run), "--epochs", "2"],
+                 ["evaluate", str(run)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{ckpt}: is damaged: its header's records" in err, err
+        assert "flags" not in err and "another network" not in err, err
+    # An older file (no header checksum) edited the same way: evaluate compares it with
+    # the run's config.json, and says the file is of the older format.
+    header, _ = _split(ckpt)
+    meta = header["__metadata__"]
+    del meta["header_checksum"]
+    meta["format"] = "jaxnn-checkpoint/1"
+    safetensors.numpy.save_file(safetensors.numpy.load_file(ckpt), ckpt, metadata=meta)
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "jaxnn evaluate: warning: " + f"{ckpt}: a checkpoint of the older format" in err
+    assert f"jaxnn evaluate: error: {ckpt} and the config.json beside it record different " \
+        "networks: activations ['tanh', 'softmax'] in the checkpoint, ['relu', 'softmax'] in " \
+        "config.json. One of the two files was edited" in err, err

@@ -41,6 +41,7 @@ from jaxnn import (
     schedules,
     train,
 )
+from jaxnn.checkpoint import safetensors_io, schema
 from jaxnn.cli import main
 from jaxnn.train import parallel
 
@@ -146,12 +147,16 @@ def _idx(code: int, dims, payload: bytes = b"") -> bytes:
 
 def _crafted_checkpoint(path: Path, leaves=(), **meta) -> Path:
     """A checkpoint of NET and optimizer-state ``leaves`` whose jaxnn metadata entries are
-    replaced by ``meta`` (written by the safetensors package, without a checksum)."""
+    replaced by ``meta`` (written by the safetensors package, its checksums matching what
+    it holds: a faulty writer's file, whose records' own checks are what is tested)."""
     tensors = {f"params.{l}.{f}": np.asarray(getattr(layer, f))
                for l, layer in enumerate(P, start=1) for f in ("W", "b")}
     tensors |= {f"opt_state.{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     metadata = {"format": checkpoint.FORMAT, "network": json.dumps(NET.to_dict()), "step": "0",
                 "opt_state_leaves": "0", "opt_state_type": "", "metadata": "{}", **meta}
+    if metadata["format"] == checkpoint.FORMAT:
+        metadata["checksum"] = safetensors_io.digest(tensors)
+        metadata["header_checksum"] = schema.header_digest(metadata)
     safetensors.numpy.save_file(tensors, path, metadata=metadata)
     return path
 

@@ -2,22 +2,27 @@
 
 Tensors: ``params.{l}.W`` ``(n_l, n_{l−1})`` and ``params.{l}.b`` ``(n_l,)`` for
 l = 1..L, then ``opt_state.{i}``, the i-th leaf of ``jax.tree.leaves(opt_state)`` (a
-scalar keeps shape ``[]``). ``__metadata__`` holds ``format`` ("jaxnn-checkpoint/1"),
+scalar keeps shape ``[]``). ``__metadata__`` holds ``format`` ("jaxnn-checkpoint/2"),
 ``network`` (JSON of ``net.to_dict()``: a built-in activation or cost by its name, a user
 component as ``{"name": …, "import": "module:attribute" or null}``), ``step``,
 ``opt_state_leaves`` (their number), ``opt_state_type`` (the state's class name, "" for
-none), ``metadata`` (JSON of the user's dict, at most :data:`MAX_METADATA_BYTES`) and
+none), ``metadata`` (JSON of the user's dict, at most :data:`MAX_METADATA_BYTES`),
 ``checksum`` (``"sha256:<hex>"`` of every tensor, see
-:func:`jaxnn.checkpoint.safetensors_io.digest`; files written before it existed have none
-and load unchecked). An optimizer state holds counts (ints ≥ 0) and
-finite floats: save refuses anything else and load refuses it by name.
+:func:`jaxnn.checkpoint.safetensors_io.digest`) and ``header_checksum`` (of the records
+above, :func:`header_digest`), so that no edit of what the file means goes unnoticed.
+Files of the older format "jaxnn-checkpoint/1" have no ``header_checksum`` (and the
+oldest no ``checksum``): they load with an :class:`OlderFormat` warning that says so.
+An optimizer state holds counts (ints ≥ 0) and finite floats: save refuses anything else
+and load refuses it by name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import numbers
 import re
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,10 +43,14 @@ from jaxnn.checkpoint.safetensors_io import (
 from jaxnn.network import Network
 from jaxnn.user_components import MissingComponent
 
-FORMAT = "jaxnn-checkpoint/1"
+FORMAT = "jaxnn-checkpoint/2"
+# Format 1: the same file, without HEADER_CHECKSUM (its header is not covered); still read.
+OLDER_FORMATS = ("jaxnn-checkpoint/1",)
 MAX_METADATA_BYTES = 10_000_000  # the user's metadata as JSON, UTF-8
-CHECKSUM = "checksum"  # the optional metadata key of the tensors' digest
-_METADATA_KEYS = ("format", "network", "step", "opt_state_leaves", "opt_state_type", "metadata")
+CHECKSUM = "checksum"  # the metadata key of the tensors' digest (optional in format 1)
+HEADER_CHECKSUM = "header_checksum"  # the key of the jaxnn records' digest (format 2)
+# The header's jaxnn records, each a str (header_checksum covers them, in this order).
+RECORDS = ("format", "network", "step", "opt_state_leaves", "opt_state_type", "metadata")
 _NON_NEGATIVE_INT = re.compile(r"0|[1-9][0-9]{0,18}")  # up to 2^63 − 1, no sign or spaces
 
 
@@ -176,16 +185,29 @@ def value_problem(array: np.ndarray) -> str | None:
 
 def metadata(net: Network, step: int, n_leaves: int, type_name: str, user_json: str,
              checksum: str) -> dict[str, str]:
-    """The ``__metadata__`` of a checkpoint."""
-    return {
+    """The ``__metadata__`` of a checkpoint: the jaxnn records, the tensors' ``checksum``
+    and the records' own (:func:`header_digest`)."""
+    records = {
         "format": FORMAT,
         "network": json.dumps(net.to_dict(), allow_nan=False),
         "step": str(step),
         "opt_state_leaves": str(n_leaves),
         "opt_state_type": type_name,
         "metadata": user_json,
-        CHECKSUM: checksum,
     }
+    return {**records, CHECKSUM: checksum, HEADER_CHECKSUM: header_digest(records)}
+
+
+def header_digest(meta: dict[str, str]) -> str:
+    """``"sha256:<hex>"`` of the header's jaxnn records (format, network, step, optimizer
+    state's leaves and type, the user's metadata), as written: one changed character of the
+    network record (``relu`` → ``tanh``, λ ``0.0`` → ``8.0``) changes it."""
+    text = json.dumps([[key, meta[key]] for key in RECORDS], ensure_ascii=False)
+    return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+
+class OlderFormat(UserWarning):
+    """A checkpoint of an older format was read: what it lacks is said in the message."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,17 +248,17 @@ def read_metadata(meta: dict[str, str], path: Path) -> Saved:
             "not a jaxnn checkpoint: __metadata__ has no 'format' key. Fix: write "
             "checkpoints with jaxnn.checkpoint.save.",
         )
-    if meta["format"] != FORMAT:
+    if meta["format"] != FORMAT and meta["format"] not in OLDER_FORMATS:
         raise bad(
             path,
             f"not a jaxnn checkpoint: format {short(meta['format'], 80)}; this version of "
-            f"jaxnn reads {FORMAT!r}.",
+            f"jaxnn reads {FORMAT!r} (and the older {', '.join(map(repr, OLDER_FORMATS))}).",
         )
-    missing = [key for key in _METADATA_KEYS if key not in meta]
+    missing = [key for key in RECORDS if key not in meta]
     if missing:
         raise bad(
             path,
-            f"metadata lacks the jaxnn keys {missing}; expected all of {list(_METADATA_KEYS)}.",
+            f"metadata lacks the jaxnn keys {missing}; expected all of {list(RECORDS)}.",
         )
     description = _metadata_json(meta, "network", path)
     try:
@@ -254,9 +276,29 @@ def read_metadata(meta: dict[str, str], path: Path) -> Saved:
     if not isinstance(user, dict):
         raise bad(path, f"metadata 'metadata' must be a JSON object; got a {type(user).__name__}.")
     checksum = meta.get(CHECKSUM)
-    if checksum is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", checksum):
-        raise bad(path, f"metadata {CHECKSUM!r} must be 'sha256:' and 64 hex digits; got "
-                  f"{short(checksum, 80)}. The file is damaged.")
+    for key in (CHECKSUM, HEADER_CHECKSUM):
+        value = meta.get(key)
+        if value is None and meta["format"] == FORMAT:
+            raise bad(path, f"metadata lacks {key!r}, which every {FORMAT} file has. The "
+                      "file is damaged. Fix: resume from another checkpoint, or train again.")
+        if value is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", value):
+            raise bad(path, f"metadata {key!r} must be 'sha256:' and 64 hex digits; got "
+                      f"{short(value, 80)}. The file is damaged.")
+    if meta["format"] == FORMAT and header_digest(meta) != meta[HEADER_CHECKSUM]:
+        raise bad(
+            path,
+            "is damaged: its header's records (the network, the optimizer state's type and "
+            "leaves, the step or the metadata) do not match their checksum (the file was "
+            "edited or corrupted after it was written). Fix: resume from another checkpoint "
+            "(e.g. a backup or best.safetensors), or train again.",
+        )
+    if meta["format"] != FORMAT:
+        warnings.warn(OlderFormat(
+            f"{path}: a checkpoint of the older format {meta['format']}, whose checksum "
+            "covers the tensors only, not the network, optimizer and step records of its "
+            "header; it was read as it is. Fix: save it again (jaxnn.checkpoint.save, or one "
+            "more epoch with jaxnn train --resume) to have its header covered too."),
+            stacklevel=4)
     return Saved(net, step, n_leaves, type_name, user, checksum)
 
 

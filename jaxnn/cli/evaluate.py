@@ -67,6 +67,42 @@ def _out_folder(args, path: pathlib.Path) -> pathlib.Path | None:
     return path.parent if rundir.holds_run(path.parent) else None
 
 
+# What Network.from_dict assumes for a record written before these fields existed.
+_RECORD_DEFAULTS = {"dropout": 0.0, "norm": None, "residual": False}
+
+
+def _record(network: dict) -> dict:
+    """A network record to compare: the defaults filled in, user components by name and
+    import path (their fingerprints are checked when the checkpoint is loaded)."""
+    def plain(entry):
+        return {k: v for k, v in entry.items() if k != "fingerprint"} \
+            if isinstance(entry, dict) else entry
+
+    record = {**_RECORD_DEFAULTS, **network}
+    acts = record.get("activations")
+    record["activations"] = [plain(a) for a in acts] if isinstance(acts, list) else acts
+    record["cost"] = plain(record.get("cost"))
+    return record
+
+
+def check_config(path: pathlib.Path, net, config: dict) -> None:
+    """ValueError when the run's config.json beside the checkpoint records another network
+    than the checkpoint holds (one of the two files was edited, or they come from two
+    runs): its numbers would belong to neither."""
+    if config.get("format") != rundir.FORMAT or not isinstance(config.get("network"), dict):
+        return
+    ours, theirs = _record(net.to_dict()), _record(config["network"])
+    differ = [k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+    if differ:
+        shown = "; ".join(f"{k} {ours.get(k)!r} in the checkpoint, {theirs.get(k)!r} in "
+                          f"{rundir.CONFIG}" for k in differ)
+        raise ValueError(
+            f"{path} and the {rundir.CONFIG} beside it record different networks: {shown}. "
+            "One of the two files was edited, or they come from different runs. Fix: "
+            f"evaluate a checkpoint with the {rundir.CONFIG} of the run that wrote it (or "
+            "restore the edited file).")
+
+
 def checkpoint_path(path: pathlib.Path) -> pathlib.Path:
     """The checkpoint file of ``path`` (a file, or a run directory holding one);
     FileNotFoundError saying what the folder is when it holds none."""
@@ -109,6 +145,7 @@ def run(args) -> int:
     beside = rundir.read_json(path.parent / rundir.CONFIG, {})
     with jax.enable_x64(True):  # a float64 checkpoint loads as float64, float32 as float32
         ckpt = user.load_checkpoint(path, beside, "evaluate")
+    check_config(path, ckpt.net, beside)
     config = _run_config(path, ckpt)
     _data_flags(args, config)
     out = _out_folder(args, path)

@@ -12,6 +12,7 @@ says ``cost='quadratic'`` is printed as ``--cost quadratic``.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import jaxnn
 from jaxnn.cli import evaluate, flags, interrupt, sweep, train, verify
@@ -49,6 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     dests = {a.dest for a in subparsers[args.command].added}
     if not args.no_compile_cache:
         jaxnn.compile_cache.enable()
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line(args.command)
+        return _run(args, dests)
+
+
+def _one_line(command: str):
+    """``warnings.showwarning`` for the command: ``jaxnn <command>: warning: <message>``
+    on stderr, one line, no source line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"jaxnn {command}: warning: {text}", file=sys.stderr if file is None else file)
+    return show
+
+
+def _run(args, dests) -> int:
+    """``args.run(args)``, its errors as one line each and an exit status."""
     try:
         return args.run(args)
     except interrupt.Interrupted as e:  # the run directory keeps its last checkpoint
