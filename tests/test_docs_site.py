@@ -272,3 +272,20 @@ def test_no_registry_list_is_typed_in_the_docs():
                 if f"{a}, {b}" in page.read_text(encoding="utf-8"):
                     typed.append(f"{page.relative_to(ROOT)}: '{a}, {b}'")
     assert not typed, f"registry names typed as a list: {typed}"
+
+
+def test_a_new_registry_entry_reaches_the_docs_without_an_edit(monkeypatch):
+    """The registries page and the error catalogue's names are generated: an optimizer or a
+    dataset added to its registry appears in both, with no edit to any page."""
+    from jaxnn import data, optimizers
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        hooks = importlib.import_module("docs_hooks")
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    monkeypatch.setitem(optimizers.OPTIMIZERS, "sgd_again", optimizers.sgd)
+    monkeypatch.setitem(data.DATASETS, "digits-again", data.load_mnist)
+    for generated in (hooks.gen_registries("reference/registries.md"),
+                      hooks.gen_registry_names("errors.md")):
+        assert "`sgd_again`" in generated and "`digits-again`" in generated
