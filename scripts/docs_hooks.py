@@ -276,19 +276,38 @@ def gen_registries(page_uri: str) -> str:
     return "\n".join(out)
 
 
+def _message(call) -> str:
+    """The message of the error ``call()`` raises (the code's own words)."""
+    try:
+        call()
+    except (TypeError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    raise AssertionError("expected an error")
+
+
 def gen_registry_names(page_uri: str) -> str:
-    """The names each registry accepts, for the error catalogue."""
+    """The names each registry accepts, and what an unknown name gets (the message, raised
+    by the code while the site is built), for the error catalogue."""
+    import jax
+
+    import jaxnn
     from jaxnn import activations, costs, data, initializers, optimizers
 
-    rows = ["| registry | accepted names |", "| --- | --- |"]
-    for label, names in (
-        ("activation (`jaxnn.activations.ACTIVATIONS`)", activations.ACTIVATIONS),
-        ("cost (`jaxnn.costs.COSTS`)", costs.COSTS),
-        ("init scheme (`jaxnn.initializers.INITIALIZERS`)", initializers.INITIALIZERS),
-        ("optimizer (`jaxnn.optimizers.OPTIMIZERS`)", optimizers.OPTIMIZERS),
-        ("dataset (`jaxnn.data.DATASETS`)", data.DATASETS),
+    bogus = "no_such_name"
+    net = jaxnn.mlp((2, 1))
+    rows = ["| registry | accepted names | an unknown name gets |", "| --- | --- | --- |"]
+    for label, names, call in (
+        ("activation (`jaxnn.activations.ACTIVATIONS`)", activations.ACTIVATIONS,
+         lambda: activations.get(bogus)),
+        ("cost (`jaxnn.costs.COSTS`)", costs.COSTS, lambda: costs.get(bogus)),
+        ("init scheme (`jaxnn.initializers.INITIALIZERS`)", initializers.INITIALIZERS,
+         lambda: jaxnn.init_params(jax.random.key(0), net, bogus)),
+        ("optimizer (`jaxnn.optimizers.OPTIMIZERS`)", optimizers.OPTIMIZERS,
+         lambda: optimizers.get(bogus, 0.1)),
+        ("dataset (`jaxnn.data.DATASETS`)", data.DATASETS, lambda: data.load(bogus)),
     ):
-        rows.append(f"| {label} | {', '.join(f'`{n}`' for n in names)} |")
+        message = _cell(_message(call)).replace("`", "")
+        rows.append(f"| {label} | {', '.join(f'`{n}`' for n in names)} | `{message}` |")
     return "\n".join(rows)
 
 
@@ -388,8 +407,9 @@ APPENDED = {
 
 def _registry_names_section(page_uri: str) -> str:
     return ("## The names each registry accepts\n\n"
-            "Generated from the registries when this site is built; an unknown name's "
-            "message lists the same names.\n\n" + gen_registry_names(page_uri))
+            "Generated from the registries when this site is built; the last column is the "
+            "message jaxnn raised for an unknown name while the site was built.\n\n"
+            + gen_registry_names(page_uri))
 
 
 GENERATORS["registry-names-section"] = _registry_names_section
