@@ -179,10 +179,11 @@ def check(what, needed: int, limit_bytes=None, fix: str | None = None) -> None:
                      f"{format_bytes(allowed)} ({how}). Fix: {fix}.")
 
 
-def check_params(net: Network, dtype, limit_bytes=None, who: str = "init_params") -> None:
-    """The parameters of ``net`` in ``dtype`` fit (called by ``init_params``)."""
-    count = num_params(check_net(net))
-    check(f"{who}: the parameters of a {'-'.join(map(str, net.sizes))} network ({count:.3g} "
+def check_params(sizes: tuple[int, ...], count: int, dtype, limit_bytes=None,
+                 who: str = "init_params") -> None:
+    """``count`` parameters (:func:`num_params`) of a network of ``sizes`` in ``dtype`` fit
+    (called by ``init_params``, whose door has checked the network)."""
+    check(f"{who}: the parameters of a {'-'.join(map(str, sizes))} network ({count:.3g} "
           f"{np.dtype(jax.dtypes.canonicalize_dtype(dtype)).name} numbers)",
           count * itemsize(dtype), limit_bytes,
           "a smaller network (check the sizes for a typo)")

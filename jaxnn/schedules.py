@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks
+from jaxnn import _checks, recipes
 
 Schedule = Callable[[jnp.ndarray], jnp.ndarray]
 
@@ -33,6 +33,7 @@ def _as_float(count) -> jnp.ndarray:
     return jnp.asarray(count, dtype=float)
 
 
+@recipes.recorded("default")
 def constant(value: float) -> Schedule:
     """A constant learning rate: ``rate(count) = value``.
 
@@ -51,6 +52,7 @@ def constant(value: float) -> Schedule:
     return schedule
 
 
+@recipes.recorded("default")
 def exponential_decay(
     init: float, decay_rate: float, transition_steps: int, staircase: bool = False
 ) -> Schedule:
@@ -88,6 +90,7 @@ def exponential_decay(
     return schedule
 
 
+@recipes.recorded("default")
 def cosine_decay(
     peak: float,
     decay_steps: int,
@@ -148,6 +151,7 @@ def cosine_decay(
     return schedule
 
 
+@recipes.recorded("default")
 def piecewise_constant(
     *,
     boundaries: Sequence[int] | None = None,

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import optimizers
 from jaxnn._checks import short
 from jaxnn.checkpoint.safetensors_io import (
     DTYPES,
@@ -350,8 +351,10 @@ def check_tensor_names(entries: dict[str, Entry], net: Network, n_leaves: int,
 
 
 def _optimizer(type_name: str) -> str:
-    """``"adam"`` for ``"AdamState"``: the optimizer whose state has that type."""
-    return type_name.removesuffix("State").lower() or type_name
+    """``"adam"`` for ``"AdamState"``: the registry's name of the optimizer whose state has
+    that type (:func:`jaxnn.optimizers.entry_of`); the type's name for any other state."""
+    found = optimizers.entry_of(type_name)
+    return type_name if found is None else found[0]
 
 
 def check_template(entries, saved: Saved, template, path: Path):

@@ -5,8 +5,9 @@ leaf by leaf by ``per_leaf``; ``begin`` checks the arguments and gives the new c
 the rate α. W is a parameter, g its gradient (in W's compute dtype), V and S its moments;
 ``params``, ``grads`` and each moment are pytrees of floating-point arrays of one structure.
 
-To add an optimizer, write its state and ``@hyperparameters`` factory here, then add the
-factory to :data:`OPTIMIZERS` and both names to ``__all__``: ``jaxnn.optimizers.get``,
+To add an optimizer, write its state and ``@hyperparameters`` factory here, then add its
+:class:`Entry` (the factory, its state, which state fields are second moments, whether it
+is SGD-like) to :data:`ENTRIES` and both names to ``__all__``: ``jaxnn.optimizers.get``,
 ``NAMES``, the command line and the tests that loop over the registry pick it up.
 """
 
@@ -40,7 +41,7 @@ from jaxnn.optimizers.base import (
 )
 
 __all__ = [
-    "NAMES", "OPTIMIZERS",
+    "ENTRIES", "Entry", "NAMES", "OPTIMIZERS", "entry_of",
     "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw",
     "SgdState", "MomentumState", "NesterovState", "RmspropState", "AdamState", "AdamWState",
 ]
@@ -344,10 +345,51 @@ def adamw(learning_rate: float | Schedule, beta1: float = 0.9, beta2: float = 0.
 
 
 # ---------------------------------------------------------------------------
-# The registry: the one list of optimizer names.
+# The registry: the one list of optimizer names, and what other code needs to know of
+# each (declared here, so nothing keys on a class name or a field name).
+
+
+class Entry(NamedTuple):
+    """One optimizer of the registry and the facts other code reads from it.
+
+    Attributes:
+      factory: the factory, e.g. :func:`adam`.
+      state: its state NamedTuple; :data:`ENTRIES` is keyed by the factory's name, which is
+        also the optimizer's name in checkpoints and on the command line.
+      nonnegative: the state fields that are second moments (EWAs of g²), which stay ≥ 0:
+        a negative value there means a damaged state (diagnosed when a run diverges).
+      sgd_like: the step is W − α·(a running mean of g): with L2, each step scales W by
+        1 − αλ/m, so αλ/m ≥ 2 makes |W| grow (diagnosed when a run diverges). False for
+        the adaptive methods, whose step size does not scale with g.
+    """
+
+    factory: Callable[..., Optimizer]
+    state: type
+    nonnegative: tuple[str, ...] = ()
+    sgd_like: bool = False
+
+
+ENTRIES: dict[str, Entry] = {
+    "sgd": Entry(sgd, SgdState, sgd_like=True),
+    "momentum": Entry(momentum, MomentumState, sgd_like=True),
+    "nesterov": Entry(nesterov, NesterovState, sgd_like=True),
+    "rmsprop": Entry(rmsprop, RmspropState, nonnegative=("square_avg",)),
+    "adam": Entry(adam, AdamState, nonnegative=("square_avg",)),
+    "adamw": Entry(adamw, AdamWState, nonnegative=("square_avg",)),
+}
+assert all(name == entry.factory.__name__ for name, entry in ENTRIES.items())
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
-    f.__name__: f for f in (sgd, momentum, nesterov, rmsprop, adam, adamw)
-}
+    name: entry.factory for name, entry in ENTRIES.items()}
 NAMES: tuple[str, ...] = tuple(OPTIMIZERS)
+_BY_STATE: dict[type, tuple[str, Entry]] = {
+    entry.state: (name, entry) for name, entry in ENTRIES.items()}
+
+
+def entry_of(state) -> tuple[str, Entry] | None:
+    """``(name, entry)`` of the registry optimizer whose state ``state`` is (by its type,
+    or the name of its type for a state read back from a file), or ``None``."""
+    if isinstance(state, str):
+        return next(((n, e) for n, e in ENTRIES.items() if e.state.__name__ == state), None)
+    return _BY_STATE.get(type(state))
 

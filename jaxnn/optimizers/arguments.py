@@ -18,7 +18,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxnn import _checks
+from jaxnn import _checks, recipes
 from jaxnn.optimizers.base import Schedule
 
 
@@ -65,7 +65,9 @@ def check_nonnegative(name: str, value, example: str) -> float:
 def hyperparameters(factory: Callable) -> Callable:
     """Decorate an optimizer factory: an unknown keyword argument is a TypeError that lists
     the factory's parameters, read from its signature, and suggests the closest one
-    (``adam(1e-3, b1=0.9)``: did you mean beta1?)."""
+    (``adam(1e-3, b1=0.9)``: did you mean beta1?). The optimizer it returns carries its
+    recipe (:func:`jaxnn.recipes.recorded`): its kind and its float hyper-parameters, which
+    a compiled training program takes as inputs."""
     names = list(inspect.signature(factory).parameters)
 
     @functools.wraps(factory)
@@ -75,7 +77,7 @@ def hyperparameters(factory: Callable) -> Callable:
                 raise _unknown_keyword(factory.__name__, key, value, names)
         return factory(*args, **kwargs)
 
-    return checked
+    return recipes.recorded("params")(checked)
 
 
 def _unknown_keyword(factory: str, key: str, value, names: list[str]) -> TypeError:

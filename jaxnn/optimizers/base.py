@@ -57,9 +57,11 @@ class Optimizer(_Functions):
     so both functions refuse to be called by optax or flax (see
     :func:`refuse_optax_callers`), and :func:`jaxnn.optimizers.as_gradient_transformation`
     gives an optimizer optax's contract.
-    """
 
-    __slots__ = ()
+    An optimizer built by a registered factory also carries ``recipe``, the factory and its
+    arguments (:mod:`jaxnn.recipes`): ``fit`` compiles one program per kind of optimizer
+    and passes the numbers (learning rate, β, ε, …) in as arrays.
+    """
 
     def __new__(cls, init, update):
         return super().__new__(cls, refuse_optax_callers(init), refuse_optax_callers(update))

@@ -145,10 +145,11 @@ def check_batch_shapes(net: Network, params, x, y, what: str) -> None:
     inputs.check_y(net, y, xb.shape[0], False, xb.dtype)
 
 
-def check_memory(net: Network, x, batch_size: int, dp, x_val, runs: int = 1,
-                 who: str = "fit") -> None:
-    """One step (per-example gradients with DP-SGD) and one chunk of evaluation fit, for
-    each of ``runs`` runs trained side by side (``fit_many``)."""
+def check_memory(plan, x, x_val, runs: int = 1, who: str = "fit") -> None:
+    """One step of ``plan`` (a :class:`jaxnn.train.plan.Plan`; per-example gradients with
+    DP-SGD) and one chunk of evaluation fit, for each of ``runs`` runs trained side by side
+    (``fit_many``)."""
+    net, batch_size, dp = plan.net, plan.batch_size, plan.dp
     step = (memory.per_example_bytes if dp is not None else memory.gradient_bytes)(
         net, batch_size, x.dtype)
     rows = min(max(x.shape[0], 0 if x_val is None else x_val.shape[0]), EVAL_CHUNK)
@@ -284,34 +285,25 @@ def with_l2(gradient, l2):
     return regularised
 
 
-def check_train_targets(net: Network, y, n: int, dtype) -> Array:
-    """Targets kept as they are (labels stay int32 to save memory), validated: shapes,
-    label range, and float targets NaN/Inf-free in ``dtype``, the parameters' dtype, which
-    the epoch casts them to (float32 1e5 is Inf in float16). Another library's array is
-    read through NumPy, as :func:`jaxnn.inputs.check_y` reads it."""
-    y = inputs.as_array("y", y)
-    inputs.check_y(net, y, n, False, dtype)  # shapes, label range, NaN — raises
-    if jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_:  # labels (bool: 0/1)
-        return jnp.asarray(y, jnp.int32)
-    return jnp.asarray(y)
-
-
 def check_data(net: Network, params: Params, data, name: str):
     """A training or validation pair ``(x, y)`` as ``fit`` and ``fit_many`` take it:
     ``x: (n, n_0)`` non-empty, in the parameters' dtype; ``y`` targets (checked in that
-    dtype) or labels (kept as int32); both moved to the parameters' device. Every error,
+    dtype: float32 1e5 is Inf in float16) or labels (range-checked in one pass and kept as
+    int32, which the compiled step one-hot encodes per minibatch); both moved to the
+    parameters' device. Another library's array is read through NumPy. Every error,
     ValueError or TypeError, is prefixed with ``name``."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(
             f"{name} must be a pair (x, y); got {type(data).__name__}. Fix: {name}=(x, y)."
         )
     x, y = data
+    like = params[0].W
     try:
-        x, _ = inputs.check_x(net, x, params)  # 2-D and non-empty, or an error
-        y = check_train_targets(net, y, x.shape[0], x.dtype)
+        x, _ = inputs.check_rows(x, net.sizes, like)  # 2-D and non-empty, or an error
+        y = inputs.check_targets(y, net.n_out, net.cost, x.shape[0], False, x.dtype,
+                                 labels=True)
     except (ValueError, TypeError) as e:
         if str(e).startswith(f"{name}: "):
             raise
         raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{name}: {e}") from None
-    like = params[0].W
     return inputs.to_device_of(x, like), inputs.to_device_of(y, like)

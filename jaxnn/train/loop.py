@@ -15,9 +15,7 @@ minibatches, taken during the epoch (each with the parameters before its update)
 
 from __future__ import annotations
 
-import functools
 import math
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,11 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, inputs, network, privacy
+from jaxnn import inputs, network
 from jaxnn import optimizers as optim
-from jaxnn.architecture import Network, Params, check_net
-from jaxnn.train import core, parallel
-from jaxnn.train.steps import check_opt, make_epoch
+from jaxnn.architecture import Network, Params
+from jaxnn.train import core, parallel, plan
 
 Array = jax.Array
 
@@ -76,33 +73,12 @@ def evaluate(net: Network, params: Params, x, y) -> dict[str, float]:
       x: ``(n, n_0)``; y: targets ``(n, n_L)`` or integer labels ``(n,)``.
     """
     params = inputs.check_params(net, params)
-    x, _ = inputs.check_x(net, x, params)
-    y = inputs.to_device_of(core.check_train_targets(net, y, x.shape[0], x.dtype), x)
-    cost, acc = jax.jit(core.evaluate_in_chunks, static_argnums=0)(net, params, x, y)
+    x, y = core.check_data(net, params, (x, y), "evaluate")
+    cost, acc = _evaluate(net, params, x, y)
     return {"cost": float(cost), "accuracy": float(acc)}
 
 
-def _check_history(history, start_epoch: int) -> list[dict]:
-    """A resumed run's history: a list of per-epoch dicts (``FitResult.history``)."""
-    if history is None:
-        return []
-    if isinstance(history, (str, bytes, dict)) or not isinstance(history, (list, tuple)):
-        raise TypeError(
-            f"history must be a list of per-epoch dicts (FitResult.history); got "
-            f"{type(history).__name__}."
-        )
-    for i, record in enumerate(history):
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            raise TypeError(
-                f"history[{i}] must be a dict with an int 'epoch' (one record of "
-                f"FitResult.history); got {type(record).__name__} {str(record)[:60]}."
-            )
-    if len(history) > start_epoch:
-        raise ValueError(
-            f"history has {len(history)} epochs but start_epoch is {start_epoch}. Fix: "
-            "resume with the history and start_epoch of the same checkpoint."
-        )
-    return list(history)
+_evaluate = jax.jit(core.evaluate_in_chunks, static_argnums=0)
 
 
 def fit(
@@ -159,84 +135,48 @@ def fit(
     Raises:
       TrainingDiverged: the cost became NaN/Inf; carries the last finite parameters.
     """
-    check_net(net)
-    opt = check_opt(opt)
-    params = inputs.check_params(net, params)
-    _checks.one_of("grad", grad, core.GRADS)
-    epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
-    batch_size = _checks.integer("batch_size", batch_size, minimum=1, fix="e.g. batch_size=32")
-    x, y = core.check_data(net, params, train, "train")
-    n = x.shape[0]
-    if batch_size > n:
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the training set ({n} examples). Fix: "
-            f"batch_size ≤ {n}."
-        )
-    if validation is not None:
-        x_val, y_val = core.check_data(net, params, validation, "validation")
-    else:
-        x_val = y_val = None
-    if patience is not None:
-        patience = _checks.integer("patience", patience, minimum=1, fix="e.g. patience=5")
-        if validation is None:
-            raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
-    if (isinstance(start_epoch, bool) or not isinstance(start_epoch, numbers.Integral)
-            or not 0 <= start_epoch <= epochs):
-        raise ValueError(
-            f"start_epoch must be an int in [0, epochs={epochs}]; got {start_epoch!r}."
-        )
-    key = inputs.check_key(key)
-    history = _check_history(history, start_epoch)
-    core.check_memory(net, x, batch_size, dp, x_val)
-    if on_epoch is not None and not callable(on_epoch):
-        raise TypeError(
-            f"on_epoch must be a function on_epoch(epoch, params, opt_state, record) or None; "
-            f"got {type(on_epoch).__name__}."
-        )
-    if opt_state is None:
-        opt_state = _init_state(opt, params)
-        core.check_start_rate(opt_state)
+    job = plan.for_fit(net, params, opt, train, epochs=epochs, batch_size=batch_size, key=key,
+                       grad=grad, validation=validation, patience=patience,
+                       opt_state=opt_state, start_epoch=start_epoch, history=history,
+                       best_params=best_params, on_epoch=on_epoch, devices=devices, dp=dp)
+    return run(job, net, progress)
 
-    if dp is not None:
-        if not isinstance(dp, privacy.DPSGD):
-            raise TypeError(f"dp must come from jaxnn.privacy.dp_sgd(...); got {dp!r}.")
-        if devices is not None:
-            raise ValueError("DP-SGD runs on one device here; drop devices= or dp=.")
-    if devices is None:
-        epoch_fn = make_epoch(net, opt, batch_size=batch_size, num_examples=n, grad=grad, dp=dp)
-    else:
-        mesh = devices if isinstance(devices, jax.sharding.Mesh) else parallel.data_mesh(devices)
-        epoch_fn = parallel.make_parallel_epoch(
-            net, opt, batch_size=batch_size, num_examples=n, mesh=mesh, grad=grad
-        )
-        params, opt_state, x, y, x_val, y_val = parallel.replicate(
-            (params, opt_state, x, y, x_val, y_val), mesh
-        )
+
+def run(job: plan.FitJob, net: Network, progress: bool = False) -> FitResult:
+    """The loop of a checked fit (:func:`jaxnn.train.plan.for_fit`): the compiled epoch
+    ``epochs − start_epoch`` times, with early stopping and divergence detection. ``net``
+    is the network as given (for the divergence diagnosis)."""
+    params, x, y, x_val, y_val, key = job.params, job.x, job.y, job.x_val, job.y_val, job.key
+    opt_state = plan.init_opt_state(job) if job.opt_state is None else job.opt_state
+    best_params, history = job.best_params, job.history
+    start_epoch, patience, on_epoch = job.start_epoch, job.patience, job.on_epoch
+    hyper = job.hyper
+    if job.plan.mesh is not None:
+        params, opt_state, hyper, x, y, x_val, y_val = parallel.replicate(
+            (params, opt_state, hyper, x, y, x_val, y_val), job.plan.mesh)
         if best_params is not None:
-            best_params = parallel.replicate(best_params, mesh)
-    keyed = _keyed(epoch_fn)
-    t0 = time.perf_counter()
-    compiled = keyed.lower(params, opt_state, x, y, key, 0, x_val, y_val).compile()
-    compile_seconds = time.perf_counter() - t0
-    if jax.config.jax_debug_nans:  # let JAX re-run the epoch op by op to find the first NaN
-        compiled = keyed
+            best_params = parallel.replicate(best_params, job.plan.mesh)
+    compiled, compile_seconds = plan.compiled_epoch(
+        job.plan, (params, opt_state, hyper, x, y, key, start_epoch, x_val, y_val))
 
     # Early-stopping state; a resumed run recovers it from the history.
     best_epoch, best_cost = start_epoch, math.inf
     for record in history:
         if record.get("val_cost", math.inf) < best_cost:
             best_cost, best_epoch = record["val_cost"], record["epoch"]
-    best_params = params if best_params is None else inputs.check_params(net, best_params)
+    best_params = params if best_params is None else best_params
     stopped_early = False
-    bar = _progress(range(start_epoch, epochs), progress)
+    bar = _progress(range(start_epoch, job.epochs), progress)
     for e in bar:
         t = time.perf_counter()
-        new_params, new_state, metrics = compiled(params, opt_state, x, y, key, e, x_val, y_val)
+        new_params, new_state, metrics = compiled(params, opt_state, hyper, x, y, key, e,
+                                                  x_val, y_val)
         metrics = parallel.to_host(metrics)
         core.raise_on_faults(metrics, e + 1)
         seconds = time.perf_counter() - t
         if not bool(metrics.pop("finite")):
-            fix = diagnose(net, params, opt_state, new_state, (x, y), batch_size, dp)
+            fix = diagnose(net, params, opt_state, new_state, (x, y), job.plan.batch_size,
+                           job.plan.dp)
             raise TrainingDiverged(
                 f"the cost became NaN or Inf in epoch {e + 1}; training stopped and the "
                 f"parameters of epoch {e} (the last finite ones) were kept. Fix: {fix}.",
@@ -262,46 +202,6 @@ def fit(
     if patience is None:
         best_params, best_epoch = params, (history[-1]["epoch"] if history else start_epoch)
     return FitResult(best_params, opt_state, history, best_epoch, stopped_early, compile_seconds)
-
-
-def _keyed(epoch_fn):
-    """``epoch_fn`` taking the run's key and the epoch index e (0-based) in place of the
-    epoch's key ``fold_in(key, e)``, which it computes inside the compiled program (an
-    eager ``fold_in`` would be one more compile before the first epoch)."""
-    def epoch(params, opt_state, x, y, key, e, x_val, y_val):
-        return epoch_fn(params, opt_state, x, y, jax.random.fold_in(key, e), x_val, y_val)
-
-    return jax.jit(epoch)
-
-
-def _init_state(opt, params):
-    """``opt.init(params)`` as one compiled program (cached per optimizer and parameter
-    shapes); run eagerly, each of its operations would compile on its own first use. An
-    optimizer that cannot be a static argument, or whose ``init`` reads values in Python
-    (a tracer error under jit), runs eagerly."""
-    try:
-        hash(opt)
-    except TypeError:
-        return opt.init(params)
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):  # a rate past the dtype: refused
-            state = _compiled_init(opt, params)              # next, by check_start_rate
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
-            jax.errors.TracerIntegerConversionError):
-        return opt.init(params)
-    if isinstance(optim.rate_state(state), optim.TransformationState):
-        return state
-    rate = np.asarray(optim.learning_rate(state))
-    if np.all(np.isfinite(rate) & (rate >= 0)):
-        return state
-    # A bad first rate: the eager init checks the schedule's concrete value and says so.
-    return opt.init(params)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _compiled_init(opt, params):
-    """``opt.init(params)`` traced and compiled; ``opt`` is static (hashable)."""
-    return opt.init(params)
 
 
 def diagnose(net: Network, params, opt_state, new_state, train, batch_size: int,
@@ -334,7 +234,8 @@ def diagnose(net: Network, params, opt_state, new_state, train, batch_size: int,
                                       inputs.as_targets(net.n_out, jnp.asarray(y), dtype)))
         reg = float(network.l2_term(net, params, batch_size))
         decay = rate * net.l2 / batch_size
-        sgd_like = type(state).__name__ in ("SgdState", "MomentumState", "NesterovState")
+        entry = optim.entry_of(optim.rate_state(state))
+        sgd_like = entry is not None and entry[1].sgd_like
         if not math.isfinite(reg) or reg > 1e3 * max(abs(data), 1e-12):
             return (f"lower the L2 strength λ (l2={net.l2:g}): its term (λ/2m) Σ‖W‖² = "
                     f"{reg:.3g} dwarfs the data term ({data:.3g}); λ is usually 1e-4 to 10")
@@ -372,7 +273,8 @@ def diagnose(net: Network, params, opt_state, new_state, train, batch_size: int,
 
 def _bad_state(state) -> str | None:
     """What is wrong in an optimizer state's values, or ``None``: NaN or Inf (an optax
-    state's unknown ``learning_rate`` is NaN by design), a negative second moment."""
+    state's unknown ``learning_rate`` is NaN by design), a negative second moment (the
+    fields each registry entry declares ``nonnegative``, in the state or a wrapper's)."""
     flat, _ = jax.tree_util.tree_flatten_with_path(state)
     for path, leaf in flat:
         where = f"opt_state{jax.tree_util.keystr(path)}"
@@ -381,9 +283,27 @@ def _bad_state(state) -> str | None:
             continue
         if not np.all(np.isfinite(a)):
             return f"NaN or Inf (in {where})"
-        if "square_avg" in where and a.size and np.min(a) < 0:
-            return f"negative second moments (in {where}: {np.min(a):.3g}), which are ≥ 0"
+    for where, moments in _nonnegative(state, "opt_state"):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(moments)[0]:
+            a = np.asarray(leaf)
+            if a.size and np.min(a) < 0:
+                where_leaf = f"{where}{jax.tree_util.keystr(path)}"
+                return (f"negative second moments (in {where_leaf}: {np.min(a):.3g}), which "
+                        "are ≥ 0")
     return None
+
+
+def _nonnegative(state, where: str):
+    """``(where, moments)`` for each field a registry entry declares ``nonnegative``, in
+    ``state`` and the states nested in it (a wrapper's ``inner``)."""
+    entry = optim.entry_of(state)
+    if entry is not None:
+        for field in entry[1].nonnegative:
+            yield f"{where}.{field}", getattr(state, field)
+    if isinstance(state, tuple):
+        for name, value in zip(getattr(state, "_fields", ()), state):
+            if isinstance(value, tuple) and hasattr(value, "_fields"):
+                yield from _nonnegative(value, f"{where}.{name}")
 
 
 def _progress(it, enabled: bool):

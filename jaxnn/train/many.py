@@ -34,7 +34,7 @@ import numpy as np
 from jaxnn import _checks, inputs
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
-from jaxnn.train import core, steps
+from jaxnn.train import core, plan, steps
 
 
 class ManyResult(NamedTuple):
@@ -130,9 +130,12 @@ def _in_dtype(name: str, values: np.ndarray, dtype) -> jax.Array:
     return jnp.asarray(cast)
 
 
-def _optimizer_maker(opt, hyper: dict[str, np.ndarray], K: int) -> Callable:
-    """``make(values) -> Optimizer`` for one run, after building every run's optimizer
-    once with concrete values (so each value is checked) and checking they are one kind."""
+def _optimizer_kind(opt, hyper: dict[str, np.ndarray], K: int, dtype):
+    """``(static part, values)`` of the runs' optimizer for the plan: a shared optimizer's
+    kind and its float hyper-parameters repeated K times, or (when ``hyperparams`` name
+    optimizer settings) the function ``opt`` and those settings' K values. Every run's
+    optimizer is built once with concrete values first (so each value is checked), and
+    they must be of one kind."""
     opt_names = [name for name in hyper if name != "l2"]
     if isinstance(opt, optim.Optimizer) or not callable(opt):
         if opt_names:
@@ -140,8 +143,8 @@ def _optimizer_maker(opt, hyper: dict[str, np.ndarray], K: int) -> Callable:
                 "opt", f"a function opt({', '.join(opt_names)}) -> Optimizer when "
                 "hyperparams name optimizer settings", _checks.describe(opt),
                 f"opt=lambda {', '.join(opt_names)}: jaxnn.optimizers.adam(...)"))
-        shared = steps.check_opt(opt)
-        return lambda values: shared
+        kind, values = plan.split_optimizer(steps.check_opt(opt), dtype)
+        return kind, jax.tree.map(lambda v: np.broadcast_to(v, (K,)), values)
     kinds = set()
     for k in range(K):
         built = opt(**{name: float(hyper[name][k]) for name in opt_names})
@@ -151,7 +154,8 @@ def _optimizer_maker(opt, hyper: dict[str, np.ndarray], K: int) -> Callable:
         raise ValueError(_checks.message(
             "the runs' optimizers", "of one kind (one state type for the whole sweep)",
             ", ".join(sorted(kinds)), "sweep one optimizer's settings per call"))
-    return lambda values: steps.check_opt(opt(**{name: values[name] for name in opt_names}))
+    values = {name: _in_dtype(name, hyper[name], dtype) for name in opt_names}
+    return plan.OptimizerFunction(opt, tuple(opt_names)), values
 
 
 ORDERS = ("per_run", "shared")  # the minibatch orders fit_many offers (``order=``)
@@ -193,15 +197,16 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
                                          "keys = jax.random.split(key, K) with K ≥ 1"))
     params = _check_stacked_params(net, params, K)
     _checks.one_of("grad", grad, core.GRADS)
-    gradient = core.gradient_fn(grad)
+    core.gradient_fn(grad)
     epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
     hyper = _check_hyperparams(hyperparams, K)
     l2s = hyper.get("l2")
     if l2s is not None:
         for value in l2s:
             _checks.real("hyperparams['l2']", float(value), minimum=0.0, fix="λ ≥ 0")
-    make_opt = _optimizer_maker(opt, hyper, K)
     one = jax.tree.map(lambda leaf: leaf[0], params)
+    dtype = one[0].W.dtype
+    opt_kind, opt_values = _optimizer_kind(opt, hyper, K, dtype)
     # The checks fit makes: foreign arrays read, targets in the parameters' dtype, labels in
     # range, the arrays moved to the parameters' device; errors prefixed with the pair.
     x, y = core.check_data(net, one, train, "train")
@@ -214,32 +219,21 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         patience = _checks.integer("patience", patience, minimum=1, fix="e.g. patience=5")
         if validation is None:
             raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
-    core.check_memory(net, x, batch_size, None, x_val, runs=K, who="fit_many")
-    dtype = one[0].W.dtype
-    values = {name: _in_dtype(name, v, dtype) for name, v in hyper.items()}
-
-    def one_run_init(p, vals):
-        return make_opt(vals).init(p)
-
-    def one_run_epoch(p, state, key, vals, x, y, x_val, y_val):
-        run = steps.epoch_program(net, make_opt(vals), gradient, batch_size=batch_size,
-                                  num_examples=n, l2=vals.get("l2"))
-        return run(p, state, x, y, key, x_val, y_val)
-
-    opt_state = jax.vmap(one_run_init)(params, values)
+    the_plan = plan.Plan(plan.structure(net), opt_kind, grad, batch_size, n, runs=K,
+                         shared_order=shared)
+    core.check_memory(the_plan, x, x_val, runs=K, who="fit_many")
+    single = plan.hyper(net, {}, dtype)
+    hyper_values = plan.Hyper(
+        opt_values,
+        _in_dtype("l2", l2s, dtype) if l2s is not None else np.broadcast_to(single.l2, (K,)),
+        np.broadcast_to(single.keep, (K,)))
+    opt_state = plan.init_state(opt_kind, runs=True)(opt_values, params)
     core.check_start_rate(opt_state)
-    epoch = jax.jit(jax.vmap(one_run_epoch, in_axes=(0, 0, None if shared else 0, 0, None,
-                                                     None, None, None)))
-    if shared:  # the epoch's key of keys[0], unbatched: one minibatch order for all runs
+    if shared:  # keys[0], unbatched: one minibatch order for all runs
         keys = keys[0]
-        fold = jax.jit(jax.random.fold_in)
-    else:
-        fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
-    t0 = time.perf_counter()
-    compiled = epoch.lower(params, opt_state, fold(keys, 0), values, x, y, x_val,
-                           y_val).compile()
-    compile_seconds = time.perf_counter() - t0
-    return _loop(compiled, fold, params, opt_state, keys, values, (x, y, x_val, y_val),
+    compiled, compile_seconds = plan.compiled_epoch(
+        the_plan, (params, opt_state, hyper_values, x, y, keys, 0, x_val, y_val))
+    return _loop(compiled, params, opt_state, keys, hyper_values, (x, y, x_val, y_val),
                  K=K, epochs=epochs, patience=patience, progress=progress,
                  compile_seconds=compile_seconds, on_epoch=on_epoch)
 
@@ -248,7 +242,7 @@ _select = jax.jit(lambda keep, new, old: jax.tree.map(
     lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old))
 
 
-def _loop(compiled, fold, params, opt_state, keys, values, data, *, K, epochs, patience,
+def _loop(compiled, params, opt_state, keys, values, data, *, K, epochs, patience,
           progress, compile_seconds, on_epoch=None) -> ManyResult:
     """The host loop: one compiled call per epoch; per-run freezing, histories, stopping."""
     x, y, x_val, y_val = data
@@ -268,8 +262,8 @@ def _loop(compiled, fold, params, opt_state, keys, values, data, *, K, epochs, p
         if not active.any():
             break
         t = time.perf_counter()
-        new_params, new_state, metrics = compiled(params, opt_state, fold(keys, e), values,
-                                                  x, y, x_val, y_val)
+        new_params, new_state, metrics = compiled(params, opt_state, values, x, y, keys, e,
+                                                  x_val, y_val)
         metrics = jax.device_get(metrics)
         seconds = time.perf_counter() - t
         finite = np.asarray(metrics.pop("finite"), bool)

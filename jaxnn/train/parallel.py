@@ -190,11 +190,13 @@ def to_host(tree):
     return jax.tree.map(get, tree)
 
 
-def _psum_gradient(m_global: int):
+def _psum_gradient(m_global: int, l2=None):
     """The data-parallel gradient function: this device's share of the batch's BP1–BP4,
     summed over devices (an all-reduce), then the L2 term once:
 
-        ∂J/∂θ = Σ_devices [ (1/B) Σ_{its rows} ∂C_i/∂θ ] + (λ/B) W,   B = ``m_global``.
+        ∂J/∂θ = Σ_devices [ (1/B) Σ_{its rows} ∂C_i/∂θ ] + (λ/B) W,   B = ``m_global``,
+
+    λ ``l2`` (a traced input of the compiled epoch) or ``net.l2`` when ``None``.
     """
     def gradient(net: Network, params, x, y, masks):
         data_only = net.without_l2()
@@ -202,8 +204,8 @@ def _psum_gradient(m_global: int):
         _, grads = backprop.backward(data_only, params, zs, acts, y, m_global, masks)
         grads = jax.lax.psum(grads, AXIS)  # all-reduce: the whole batch's gradient
         J = jax.lax.psum(jnp.sum(example_costs(net, zs[-1], acts[-1], y)) / m_global, AXIS)
-        J = J + l2_term(net, params, m_global)
-        return J, backprop.add_l2_grad(net, params, grads, m_global), acts[-1]
+        J = J + l2_term(net, params, m_global, l2)
+        return J, backprop.add_l2_grad(net, params, grads, m_global, l2), acts[-1]
 
     return gradient
 
@@ -215,22 +217,37 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
     Returns ``epoch(params, opt_state, x, y, key, x_val, y_val) -> (params, opt_state,
     metrics)``; ``x, y`` replicated on the mesh (see :func:`replicate`).
     """
+    check_net(net)
+    opt = check_opt(opt)
+    check_mesh(mesh, batch_size, grad)
+    return jax.jit(epoch_program(net, opt, batch_size=batch_size,
+                                 num_examples=num_examples, mesh=mesh))
+
+
+def check_mesh(mesh, batch_size: int, grad: str) -> None:
+    """Data-parallel training's own arguments: a mesh with a ``"data"`` axis, a batch
+    that splits across it, the hand-written gradients."""
     if grad != "manual":
         raise ValueError(
             "data-parallel training runs the hand-written gradients (grad='manual'); got "
             f"grad={grad!r}."
         )
-    check_net(net)
-    opt = check_opt(opt)
     if not isinstance(mesh, Mesh) or AXIS not in mesh.shape:
         raise TypeError(
             f"mesh must be a jax.sharding.Mesh with a {AXIS!r} axis; got {type(mesh).__name__}. "
             "Fix: mesh = jaxnn.train.parallel.data_mesh(num_devices)."
         )
     check_batch(batch_size, mesh)
+
+
+def epoch_program(net: Network, opt, *, batch_size: int, num_examples: int, mesh: Mesh,
+                  l2=None, keep=None):
+    """The data-parallel epoch as a pure, un-jitted function of checked arguments (raw),
+    ``epoch(params, opt_state, x, y, key, x_val, y_val)``; ``l2`` and ``keep`` as in
+    :func:`jaxnn.train.steps.epoch_program`."""
     local = batch_size // mesh.shape[AXIS]
     num_batches = num_examples // batch_size
-    gradient = _psum_gradient(batch_size)
+    gradient = _psum_gradient(batch_size, l2)
 
     def per_device(params, opt_state, x, y, batches):
         me = jax.lax.axis_index(AXIS)
@@ -241,7 +258,7 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
             mine = jax.lax.dynamic_slice_in_dim(idx, me * local, local)  # my rows
             xb, yb = jnp.take(x, mine, axis=0), jnp.take(y, mine, axis=0)
             # The whole batch's dropout masks, as one device would draw them; my rows.
-            masks = dropout_masks(net, kd, batch_size, x.dtype)
+            masks = dropout_masks(net, kd, batch_size, x.dtype, keep)
             if masks is not None:
                 masks = tuple(jax.lax.dynamic_slice_in_dim(d, me * local, local)
                               for d in masks)
@@ -266,8 +283,8 @@ def make_parallel_epoch(net: Network, opt, *, batch_size: int, num_examples: int
                                      params, opt_state, faults)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
-                net, params, x_val, y_val
+                net, params, x_val, y_val, l2=l2
             )
         return params, opt_state, metrics
 
-    return jax.jit(epoch)
+    return epoch

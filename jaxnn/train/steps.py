@@ -118,17 +118,16 @@ def check_epoch_sizes(num_examples, batch_size) -> tuple[int, int]:
 
 
 def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples: int,
-                  dp=None, l2=None):
+                  dp=None, l2=None, keep=None):
     """The epoch as a pure, un-jitted function of checked arguments (raw): shuffle, scan
     over ``⌊num_examples / batch_size⌋`` minibatches, then the epoch's metrics and (when
     ``x_val`` is not ``None``) the validation cost and accuracy.
 
-    ``l2``: λ as a (possibly traced) scalar in place of ``net.l2``, for runs that differ in
-    λ (:func:`jaxnn.train.many.fit_many`); ``None`` uses ``net.l2``.
+    ``l2``: λ as a (possibly traced) scalar in place of ``net.l2``; ``keep``: 1 − p of
+    dropout likewise (:func:`jaxnn.network.dropout_masks`): the inputs of a plan's compiled
+    epoch (:mod:`jaxnn.train.plan`), one per run in ``fit_many``. ``None``: the network's.
     """
     num_batches = num_examples // batch_size
-    if l2 is not None:
-        gradient = core.with_l2(gradient, l2)
     # Minibatches are gathered `per_gather` at a time (one gather of per_gather · m rows,
     # then per_gather steps over slices of it): a gather per step costs as much as the
     # step's own arithmetic at small sizes. per_gather divides num_batches, so every epoch
@@ -150,7 +149,9 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
             params, opt_state = carry
             xb, yb, k, kd = xs
             g = gradient if dp is None else core.private_gradient(dp, k)
-            masks = dropout_masks(net, kd, batch_size, xb.dtype)
+            if l2 is not None:  # the data term on net without λ, then λ's terms once
+                g = core.with_l2(g, l2)
+            masks = dropout_masks(net, kd, batch_size, xb.dtype, keep)
             params, opt_state, stats = core.minibatch_step(net, opt, g, params, opt_state,
                                                            xb, yb, masks=masks)
             return (params, opt_state), stats

@@ -1,0 +1,180 @@
+"""The plan (jaxnn.train.plan): arguments checked once, one compiled epoch per static
+signature, hyper-parameters as inputs; optimizer recipes and registry facts."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import optimizers, recipes, schedules, train
+from jaxnn.train import plan
+
+NET = jaxnn.mlp((6, 5, 3), hidden="tanh", output="softmax", cost="cross_entropy")
+X = np.asarray(jax.random.normal(jax.random.key(1), (40, 6)), np.float32)
+Y = np.asarray(jax.random.randint(jax.random.key(2), (40,), 0, 3), np.int32)
+
+_compiles = {"on": False, "n": 0}
+
+
+def _listener(event, duration, **kwargs):
+    if _compiles["on"] and "backend_compile" in event:
+        _compiles["n"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
+def compiles(fn):
+    """The number of XLA programs compiled while ``fn()`` runs, and its result."""
+    _compiles.update(on=True, n=0)
+    try:
+        out = fn()
+        jax.block_until_ready(out)
+    finally:
+        _compiles["on"] = False
+    return _compiles["n"], out
+
+
+def _fit(net=NET, opt=None, seed=0, epochs=2, batch_size=8, **kw):
+    params = jaxnn.init_params(jax.random.key(seed), net)
+    return train.fit(net, params, opt or optimizers.sgd(0.1), (X, Y), epochs=epochs,
+                     batch_size=batch_size, key=jax.random.key(seed), **kw)
+
+
+@pytest.mark.parametrize("make", [
+    lambda lr: optimizers.sgd(lr),
+    lambda lr: optimizers.adam(lr, beta1=0.8, eps=1e-7),
+    lambda lr: optimizers.adamw(lr, weight_decay=lr / 10),
+    lambda lr: optimizers.momentum(schedules.cosine_decay(lr, 100), beta=0.5),
+    lambda lr: optimizers.clip_by_global_norm(lr * 10, optimizers.rmsprop(lr)),
+], ids=["sgd", "adam", "adamw", "momentum-cosine", "clip-rmsprop"])
+def test_a_second_fit_with_new_values_compiles_nothing(make):
+    _fit(opt=make(0.1))  # compiles this kind's programs
+    n, result = compiles(lambda: _fit(NET.replace(l2=0.3), make(0.03), seed=5, epochs=3).params)
+    assert n == 0
+    assert np.all(np.isfinite(np.asarray(result[0].W)))
+
+
+def test_dropout_rate_and_initial_parameters_are_values():
+    net = NET.replace(dropout=0.2)
+    _fit(net)
+    n, _ = compiles(lambda: _fit(net.replace(dropout=0.6), seed=3).params)
+    assert n == 0
+
+
+def test_the_values_are_the_ones_used():
+    """Changing only a value changes the result as rebuilding the program would: the
+    cached program reads λ, the rate and the dropout rate from its inputs."""
+    a = _fit(opt=optimizers.sgd(0.1)).history[-1]["train_cost"]
+    b = _fit(opt=optimizers.sgd(0.5)).history[-1]["train_cost"]
+    plan.clear_cache()
+    b_fresh = _fit(opt=optimizers.sgd(0.5)).history[-1]["train_cost"]
+    assert a != b and b == b_fresh
+    lam = _fit(NET.replace(l2=2.0)).history[-1]["train_cost"]
+    plan.clear_cache()
+    assert lam == _fit(NET.replace(l2=2.0)).history[-1]["train_cost"] != a
+    drop = _fit(NET.replace(dropout=0.5)).history[-1]["train_cost"]
+    plan.clear_cache()
+    assert drop == _fit(NET.replace(dropout=0.5)).history[-1]["train_cost"] != a
+
+
+def test_a_new_kind_or_shape_compiles_again():
+    _fit()
+    assert compiles(lambda: _fit(batch_size=5).params)[0] > 0  # another batch size
+    assert compiles(lambda: _fit(opt=optimizers.nesterov(0.1)).params)[0] > 0  # another kind
+
+
+def test_fit_many_shares_its_program_across_values():
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = jax.vmap(jaxnn.init_params, (0, None))(keys, NET)
+
+    maker = lambda learning_rate: optimizers.adam(learning_rate)  # noqa: E731
+    run_with = lambda lrs, l2s: train.fit_many(  # noqa: E731
+        NET, params, maker, (X, Y), epochs=2, batch_size=8, keys=keys,
+        hyperparams={"learning_rate": lrs, "l2": l2s}).params
+    run_with([1e-3, 1e-2, 1e-1], [0.0, 0.1, 1.0])
+    assert compiles(lambda: run_with([3e-3, 3e-2, 0.3], [1.0, 2.0, 0.0]))[0] == 0
+    shared = optimizers.sgd(0.1)
+    train.fit_many(NET, params, shared, (X, Y), epochs=1, batch_size=8, keys=keys)
+    n, _ = compiles(lambda: train.fit_many(NET, params, optimizers.sgd(0.7), (X, Y), epochs=2,
+                                           batch_size=8, keys=keys).params)
+    assert n == 0
+
+
+def test_one_fit_checks_the_network_three_times_at_most():
+    """Following ``net`` from ``fit``: the checks that receive it are the net (with the
+    parameters), and the training pair; nothing below the door checks again."""
+    _fit()
+    seen = []
+
+    def profile(frame, event, arg):
+        name = frame.f_code.co_name
+        if event == "call" and name.startswith(("check", "_check", "validate")) and \
+                frame.f_globals.get("__name__", "").startswith("jaxnn") and \
+                any(v is NET for v in frame.f_locals.values()):
+            seen.append(name)
+
+    params = jaxnn.init_params(jax.random.key(0), NET)
+    sys.setprofile(profile)
+    try:
+        train.fit(NET, params, optimizers.sgd(0.1), (X, Y), epochs=1, batch_size=8,
+                  key=jax.random.key(0))
+    finally:
+        sys.setprofile(None)
+    assert len(seen) <= 3, seen
+
+
+def test_recipes_split_and_build():
+    kind, values = recipes.split(optimizers.adamw(1e-3, weight_decay=0.1))
+    assert kind.name == "adamw" and values["learning_rate"] == 1e-3
+    assert values["weight_decay"] == 0.1 and ("mask", None) in kind.static
+    assert recipes.split(optimizers.adamw(3e-4))[0] == kind  # one kind, other values
+    rebuilt = recipes.build(kind, values)
+    params = jaxnn.init_params(jax.random.key(0), NET)
+    state = rebuilt.init(params)
+    assert type(state).__name__ == "AdamWState"
+    sched, sched_values = recipes.split(schedules.cosine_decay(0.1, 100, warmup_steps=10))
+    assert ("decay_steps", 100) in sched.static and sched_values["peak"] == 0.1
+    # No recipe: a hand-made Optimizer, or an argument that cannot be hashed.
+    assert recipes.split(optimizers.Optimizer(lambda p: None, lambda g, s, p: (p, s))) == \
+        (None, {})
+    assert recipes.split(schedules.piecewise_constant(
+        init_value=0.1, boundaries_and_scales={10: 0.5}))[0] is None
+
+
+def test_registry_entries_declare_their_facts():
+    params = jaxnn.init_params(jax.random.key(0), NET)
+    for name, entry in optimizers.ENTRIES.items():
+        state = entry.factory(0.1).init(params)
+        assert type(state) is entry.state
+        assert optimizers.entry_of(state) == (name, entry)
+        assert optimizers.entry_of(entry.state.__name__) == (name, entry)
+        assert set(entry.nonnegative) <= set(entry.state._fields)
+    assert optimizers.entry_of(optimizers.clip_by_global_norm(1.0, optimizers.sgd(0.1))
+                               .init(params)) is None
+
+
+def test_a_new_optimizer_declares_its_moments(monkeypatch):
+    """An Adagrad-like entry whose second moment is named ``square_sum`` is diagnosed by
+    what its entry declares, not by a field name the code knows."""
+    from typing import NamedTuple
+
+    from jaxnn.optimizers import algorithms
+    from jaxnn.train import loop
+
+    class AdagradState(NamedTuple):
+        count: jax.Array
+        learning_rate: jax.Array
+        square_sum: tuple
+
+    entry = algorithms.Entry(optimizers.sgd, AdagradState, nonnegative=("square_sum",))
+    monkeypatch.setitem(algorithms._BY_STATE, AdagradState, ("adagrad", entry))
+    params = jaxnn.init_params(jax.random.key(0), NET)
+    bad = jax.tree.map(lambda p: -jnp.ones_like(p), params)
+    state = AdagradState(jnp.zeros((), jnp.int32), jnp.float32(0.1), bad)
+    assert "negative second moments (in opt_state.square_sum" in loop._bad_state(state)
+    monkeypatch.delitem(algorithms._BY_STATE, AdagradState)
+    assert loop._bad_state(state) is None
