@@ -207,6 +207,13 @@ def test_a_folder_of_other_files_is_refused_unless_force(tmp_path, capsys, monke
     monkeypatch.chdir(out)  # --out . is the same folder
     _fails(["train", *SMALL, "--out", "."], capsys, "holds files that are not a jaxnn run")
     assert {p.name: p.read_text() for p in out.iterdir() if p.name in mine} == mine
+    # --force writes beside the user's files, and never over one of them.
+    _fails(["train", *SMALL, "--epochs", "1", "--out", ".", "--force"], capsys,
+           ". holds config.json, metrics.jsonl, summary.json, "
+           "which no jaxnn run wrote and this run would replace; nothing was written")
+    assert {p.name: p.read_text() for p in out.iterdir() if p.name in mine} == mine
+    for name in ("config.json", "summary.json", "metrics.jsonl"):
+        (out / name).unlink()
     assert main(["train", *SMALL, "--epochs", "1", "--out", ".", "--force"]) == 0
     assert (out / "notes.txt").read_text() == "my notes\n"  # --force replaces only run files
     assert json.loads((out / "config.json").read_text())["format"] == rundir.FORMAT

@@ -293,6 +293,7 @@ def ctx(tmp_path_factory):
     c.npz_text = npz("text", x_train=np.full((6, 3), "a"))
     c.npz_nan = npz("nan", x_test=np.array([[0.5, np.nan], [0.0, 1.0]]))
     c.npz_shape = npz("shape", x_test=np.ones((2, 3, 2), np.uint8))
+    c.npz_mixed = npz("mixed", x_test=np.full((2, 2, 3), 255.0, np.float32))
     c.npz_range = npz("range", y_test=np.array([0, 7]))
     c.npz_negative = npz("negative", y_test=np.array([0, -1]))
     c.npz_float = npz("float", y_train=np.array([0, 1, 2, 0, 1.5, 2]))
@@ -321,6 +322,28 @@ def cli_with_files(*argv: str):
         (c.tmp / "sweep" / "config.json").write_text('{"format": "jaxnn-sweep/1"}')
         return cli(*argv)(c)
     return call
+
+
+def _with_env(env: dict, fn, c):
+    """``fn(c)`` with the environment variables ``env`` set, restored after."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return fn(c)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _with_files(files: dict, fn, c):
+    """``fn(c)`` after writing ``files`` (``{"folder/name": text}``) under ``{tmp}``."""
+    for name, text in files.items():
+        (c.tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (c.tmp / name).write_text(text)
+    return fn(c)
 
 
 def _softsign():
@@ -771,6 +794,7 @@ CASES = {
     "npz-text": lambda c: data.load(c.npz_text),
     "npz-nan": lambda c: data.load(c.npz_nan),
     "npz-shape": lambda c: data.load(c.npz_shape),
+    "npz-mixed-kinds": lambda c: data.load(c.npz_mixed),
     "npz-label-range": lambda c: data.load(c.npz_range),
     "npz-label-negative": lambda c: data.load(c.npz_negative),
     "npz-label-float": lambda c: data.load(c.npz_float),
@@ -874,6 +898,7 @@ CASES = {
     "cli-train-coordinator-timeout-alone": cli("train", "--coordinator-timeout", "5"),
     # CLI: jaxnn evaluate.
     "cli-evaluate-missing": cli("evaluate", "{tmp}/nothing.safetensors"),
+    "cli-evaluate-sweep": cli_with_files("evaluate", "{tmp}/sweep"),
     "cli-evaluate-no-run": cli("evaluate", "{mnist_count}"),
     "cli-evaluate-text": cli("evaluate", "{text}"),
     "cli-evaluate-empty": cli("evaluate", "{empty}"),
@@ -897,6 +922,12 @@ CASES = {
     "cli-sweep-lr-zero": cli("sweep", "--lr", "0,0.1"),
     "cli-sweep-l2-negative": cli("sweep", "--l2", "-1e-4,0"),
     "cli-sweep-lr-twice": cli("sweep", "--lr", "0.1,0.1"),
+    "cli-sweep-lr-flag-twice": cli("sweep", "--lr", "0.1", "--lr", "1"),
+    "cli-sweep-memory": lambda c: _with_env(
+        {"JAXNN_MEMORY_LIMIT": "64M"}, cli("sweep", "--seeds", "20000", "--sizes", "784,8,10",
+                                           "--out", "{tmp}/sweep_memory"), c),
+    "cli-sweep-force-user-file": lambda c: _with_files(
+        {"mine/summary.md": "# my notes\n"}, cli("sweep", "--force", "--out", "{tmp}/mine"), c),
     "cli-sweep-epochs": cli("sweep", "--epochs", "0"),
     "cli-sweep-patience": cli("sweep", "--patience", "2"),
     "cli-sweep-optimizer": cli("sweep", "--optimizer", "adan"),

@@ -9,7 +9,8 @@
 * **Not someone else's.** A folder holding files that are not a jaxnn run (a user's own
   ``config.json``, notes, a project) is refused without ``--force``; so is a folder
   holding a jaxnn run, finished, diverged or interrupted, without ``--resume`` or
-  ``--force``. An empty folder, or one that does not exist yet, is fine.
+  ``--force``. An empty folder, or one that does not exist yet, is fine. ``--force``
+  replaces only a jaxnn run's own files, never a user's file of the same name.
 * **Atomic writes.** JSON files are written to a temporary file in the folder, fsynced and
   renamed over the old one; ``metrics.jsonl`` gets one fsynced line per epoch, appended
   after that epoch's checkpoint is on disk, so the checkpoint is never behind the metrics.
@@ -47,8 +48,10 @@ LOCK = ".jaxnn.lock"
 # config.json of a jaxnn run says so: a user's own config.json is not mistaken for one.
 FORMAT = "jaxnn-run/1"
 SWEEP_FORMAT = "jaxnn-sweep/1"
-RUN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST, CURVE, CONFUSION, MISCLASSIFIED,
-             RUNS_CSV, SUMMARY_MD, CURVES)
+# What each kind of run writes (jaxnn evaluate adds its figures to a training run).
+TRAIN_FILES = (CONFIG, METRICS, SUMMARY, CHECKPOINT, BEST, CURVE, CONFUSION, MISCLASSIFIED)
+SWEEP_FILES = (CONFIG, RUNS_CSV, SUMMARY, SUMMARY_MD, CURVES)
+RUN_FILES = tuple(dict.fromkeys(TRAIN_FILES + SWEEP_FILES))
 
 
 class Busy(OSError):
@@ -107,15 +110,23 @@ def unlock(fd: int | None) -> None:
 
 
 def is_ours(path: Path, name: str) -> bool:
-    """Whether ``name`` in the folder ``path`` is a file a jaxnn run writes (or a temporary
-    file of one of its interrupted writes)."""
+    """Whether ``name`` in the folder ``path`` is a file the jaxnn run there wrote (or a
+    temporary file of one of its interrupted writes): a config.json that says it is a
+    jaxnn run's, and the files of that kind of run (:data:`TRAIN_FILES`,
+    :data:`SWEEP_FILES`) beside it; without one, a training run's files beside its
+    checkpoint. A user's own summary.md is not a training run's file."""
     if name == LOCK:
         return True
     if name.startswith(".") and name.endswith(".tmp"):
         return any(name.startswith(f".{f}.") for f in RUN_FILES)
+    kind = read_json(path / CONFIG, {}).get("format")
     if name == CONFIG:
-        return read_json(path / CONFIG, {}).get("format") in (FORMAT, SWEEP_FORMAT)
-    return name in RUN_FILES
+        return kind in (FORMAT, SWEEP_FORMAT)
+    if kind == SWEEP_FORMAT:
+        return name in SWEEP_FILES
+    if kind == FORMAT or (path / CHECKPOINT).exists():
+        return name in TRAIN_FILES
+    return False
 
 
 def holds_run(path: Path) -> str | None:
@@ -132,13 +143,16 @@ def holds_sweep(path: Path) -> bool:
     return read_json(path / CONFIG, {}).get("format") == SWEEP_FORMAT
 
 
-def check_fresh(path: Path, *, force: bool, resumable: bool = True) -> None:
-    """Make the folder ``path`` ready for a new run: fine when empty; ValueError (nothing
-    touched) when it holds a run or anything else, unless ``force``, which removes the
-    files of a run (and leaves other files alone)."""
+def check_fresh(path: Path, *, force: bool, resumable: bool = True,
+                writes: tuple[str, ...] = TRAIN_FILES) -> None:
+    """Make the folder ``path`` ready for a new run that ``writes`` these files: fine when
+    empty; FileExistsError (nothing touched) when it holds a run or anything else, unless
+    ``force``, which removes the files of a run and leaves other files alone. A file of
+    one of those names that no jaxnn run wrote (a user's own config.json) is never
+    replaced: FileExistsError, even with ``force``."""
     names = sorted(n for n in os.listdir(path) if n != LOCK)
     run = holds_run(path)
-    foreign = [n for n in names if not (run and is_ours(path, n))] if names else []
+    foreign = [n for n in names if not is_ours(path, n)]
     if not force:
         if run:
             raise FileExistsError(
@@ -152,10 +166,17 @@ def check_fresh(path: Path, *, force: bool, resumable: bool = True) -> None:
             raise FileExistsError(
                 f"{path} is not empty and holds files that are not a jaxnn run ({shown}); "
                 "nothing was written. Fix: choose a new or empty --out, or --force to write "
-                f"the run's files ({', '.join(RUN_FILES)}) beside them."
+                f"the run's files ({', '.join(writes)}) beside them."
             )
+    clash = [n for n in foreign if n in writes]
+    if clash:
+        raise FileExistsError(
+            f"{path} holds {', '.join(clash)}, which no jaxnn run wrote and this run would "
+            "replace; nothing was written (--force replaces only a jaxnn run's own files). "
+            "Fix: move them elsewhere, or choose another --out."
+        )
     for name in names:
-        if is_ours(path, name) and name != LOCK:
+        if name not in foreign:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path / name)
 

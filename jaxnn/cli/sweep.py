@@ -158,7 +158,8 @@ def run(args) -> int:
             created = rundir.make(out)
         lock = rundir.lock(out)
         try:
-            rundir.check_fresh(out, force=args.force, resumable=False)
+            rundir.check_fresh(out, force=args.force, resumable=False,
+                               writes=rundir.SWEEP_FILES)
             try:
                 return _sweep(args, out, progress)
             except BaseException as e:

@@ -6,7 +6,8 @@ The format (see also the :mod:`jaxnn.data` docstring)::
                 x_test=x_test, y_test=y_test, classes=names)   # classes optional
 
 ``x_*``: numbers ``(N, ...)``, one example per row, flattened to ``(N, n_in)``; uint8 is
-taken as pixels and divided by 255, anything else converted to float32 as it is.
+taken as pixels and divided by 255, anything else converted to float32 as it is, so
+``x_train`` and ``x_test`` must be of one kind (both uint8, or neither).
 ``y_*``: integer class labels ``(N,)`` in ``0..K-1``, or one-hot rows ``(N, K)``.
 ``classes``: K class names; without it K is the largest training label + 1.
 """

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from jaxnn import _checks
+
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class TrainTest:
@@ -173,6 +175,13 @@ def from_arrays(
         shapes.append(shape)
         ys.append(labels)
         widths.append(width)
+    if (x_train.dtype == np.uint8) != (x_test.dtype == np.uint8):
+        raise ValueError(_checks.message(
+            f"{where[2]}", "of the kind of the training features: uint8 pixels are divided "
+            "by 255 and other numbers kept as they are, so two kinds would be on two scales",
+            f"{x_test.dtype} test and {x_train.dtype} training features",
+            "save both as uint8 pixels, or both as floats on one scale (e.g. "
+            "x.astype(np.float32) / 255 for each)"))
     if shapes[0] != shapes[1]:
         raise ValueError(
             f"{where[2]}: test examples have shape {shapes[1]} but the training examples "
