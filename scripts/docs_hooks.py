@@ -432,6 +432,18 @@ def on_files(files, config):
     return files
 
 
+# The docstrings are written for Sphinx as much as for Markdown: a role such as
+# :class:`Network` renders as ":class:" and a code span; a paragraph ending "::" introduces
+# a literal block, which Markdown renders from its indentation. Keep the code span (and
+# drop the "~" that asks Sphinx for the short name) and a single colon.
+ROLE = re.compile(r":(?:class|func|mod|data|attr|meth|obj|exc|const|py:\w+):(<code>)~?")
+
+
+def on_page_content(html, page, config, files):
+    html = ROLE.sub(r"\1", html)
+    return re.sub(r"::</p>", ":</p>", html)
+
+
 def on_page_markdown(markdown, page, config, files):
     uri = page.file.src_uri
     if uri == "index.md":
