@@ -39,6 +39,7 @@ EXPERIMENTS = [
     "linear_collapse",
     "logistic_regression",
     "vanishing_gradients",
+    "deep_networks",
     "initialization",
     "normalization",
     "optimizers",
