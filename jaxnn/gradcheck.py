@@ -134,7 +134,7 @@ def _f64(a) -> np.ndarray:
 def _report(test: str, reference: str, got: Params, want: Params, tol: float) -> Report:
     rows = []
     for l, (g, w) in enumerate(zip(got, want), start=1):
-        for name, ga, wa in (("W", g.W, w.W), ("b", g.b, w.b)):
+        for name, ga, wa in zip(g._fields, g, w):  # W, b (γ, β, mean, var with norm)
             rows.append(
                 Row(
                     layer=l,
