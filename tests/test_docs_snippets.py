@@ -1,7 +1,8 @@
 """Every ```python block of the guides runs, as a reader would paste it.
 
 The blocks of one page run in order in one namespace, in a fresh temporary folder (the files
-they write land there). A block fenced ```py instead is shown but not run (it needs several
+they write land there). A block whose first line is ``# name.py`` is that module's source:
+it is written to ``name.py`` there, importable, instead of being run. A block fenced ```py instead is shown but not run (it needs several
 devices, processes or a download); a ```bash or ```console block is a shell command. The
 blocks assert what the text around them says, so a snippet that drifts from the API fails
 here.
@@ -9,6 +10,7 @@ here.
 
 import pathlib
 import re
+import sys
 
 import pytest
 
@@ -31,8 +33,14 @@ def test_the_page_runs(page, tmp_path, monkeypatch):
     if "import optax" in source:
         pytest.importorskip("optax")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
     namespace = {"__name__": "__docs__"}
     for number, block in enumerate(blocks, 1):
+        module = re.match(r"# (\w+)\.py\n", block)
+        if module:
+            (tmp_path / f"{module.group(1)}.py").write_text(block, encoding="utf-8")
+            monkeypatch.delitem(sys.modules, module.group(1), raising=False)
+            continue
         code = compile(block, f"{page.relative_to(ROOT)} (python block {number})", "exec")
         exec(code, namespace)  # noqa: S102 - the documentation's own code
 
