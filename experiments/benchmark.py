@@ -992,6 +992,15 @@ def format_loop(loop: dict[str, Any]) -> str:
     if "ratio_jaxnn_to_torch" in loop:
         lines += ["", f"jaxnn's loop takes {loop['ratio_jaxnn_to_torch']:.2f}× PyTorch's "
                   "fastest (goal of issue 19: < 1×)."]
+    before = loop.get("before")
+    if before:  # the same loop measured on an earlier jaxnn, kept for comparison
+        r = before["row"]
+        lines += ["", f"Before ({before['note']}; load average {before['load_average'][0]:.2f}"
+                  f" → {before['load_average'][1]:.2f}): jaxnn's loop {r['total_seconds']:.2f} s, "
+                  f"median {r['median_fit_seconds']:.3f} s per fit, "
+                  f"{_fmt_opt(r.get('median_overhead_seconds'))} s beyond its epochs; programs "
+                  f"compiled {r['programs_compiled_first_fit']} / "
+                  f"{r['programs_compiled_later_fits']:g}."]
     return "\n".join(lines) + "\n"
 
 

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 GATHER = 20  # minibatches gathered at once (one gather of GATHER·b rows per run)
+CHUNK = 4  # runs trained side by side (vmap); chunks one after the other (lax.map)
 
 
 class Layer(NamedTuple):
@@ -165,17 +166,28 @@ def one_epoch(opt: Optimizer, batch: int, n: int, unroll: int = 1, bp4: str = "f
     return epoch
 
 
-def many_epoch(opt: Optimizer, batch: int, n: int, chunk: int | None = None,
-               unroll: int = 1, layout: str = "steps_major", bp4: str = "folded"):
+def many_epoch(opt: Optimizer, batch: int, n: int, chunk: int | None = CHUNK,
+               unroll: int = 1, layout: str = "steps_major", bp4: str = "transposed",
+               grad_fn: Callable = grads):
     """K runs' epoch ``(params, state, x, y, keys) -> (params, state)``, leaves (K, …).
 
-    ``chunk``: train the runs ``chunk`` at a time (``lax.map`` over K/chunk groups, each
-    group ``vmap``-ed); K must be a multiple of ``chunk``. ``None``: all K together.
-    ``layout``: ``"steps_major"`` gathers a ``(G, K, b, n_0)`` block (step axis first),
-    ``"T"`` keeps the run axis first, ``(K, G, b, n_0)``, and lets the scan slice it.
+    The defaults are the winning formulation (see the module docstring).
+
+    Args:
+      opt: ONE run's optimizer; its ``update(grads, state, params)`` is ``vmap``-ed.
+      batch, n: the minibatch size b and the number of examples (static).
+      chunk: train the runs ``chunk`` at a time (``lax.map`` over K/chunk groups, each
+        group ``vmap``-ed); K must then be a multiple of ``chunk`` (K ≤ chunk: one group).
+        ``None``: all K together (``vmap`` only).
+      layout: ``"steps_major"`` gathers a ``(G, K, b, n_0)`` block (step axis first),
+        ``"T"`` keeps the run axis first, ``(K, G, b, n_0)``, and lets the scan slice it.
+      bp4: passed to ``grad_fn`` (see :func:`grads`).
+      grad_fn: ``(params, x (b, n_0), labels (b,), bp4) -> grads`` for ONE run.
+    Returns:
+      ``epoch(params, state, x, y, keys) -> (params, state)``.
     """
     steps, g = _steps(n, batch)
-    vstep = jax.vmap(lambda p, s, xb, yb: opt.update(grads(p, xb, yb, bp4), s, p))
+    vstep = jax.vmap(lambda p, s, xb, yb: opt.update(grad_fn(p, xb, yb, bp4), s, p))
 
     def step(carry, xy):
         params, state = carry
@@ -248,9 +260,9 @@ def ablation_epoch(opt: Optimizer, batch: int, n: int, part: str):
             return (*opt.update(gr, state, params), acc), None
 
         def gathered(carry, idx):
-            if part == "fixed batch (no gather)":
-                xs = jnp.broadcast_to(x[:batch], (g, batch, x.shape[1])) + idx[0]
-                ys = jnp.broadcast_to(y[:batch], (g, batch))
+            if part == "fixed batch (no gather)":  # the first G·b rows, every time
+                xs = x[: g * batch].reshape(g, batch, x.shape[1])
+                ys = y[: g * batch].reshape(g, batch)
             else:
                 xs = jnp.take(x, idx, axis=0).reshape(g, batch, x.shape[1])
                 ys = jnp.take(y, idx, axis=0).reshape(g, batch)

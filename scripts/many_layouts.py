@@ -14,7 +14,10 @@ Formulations (``FORMULATIONS``):
 - ``vmap``: ``jax.vmap`` of ``one`` over the runs: what ``fit_many`` does today.
 - ``block``: the K runs' minibatches gathered together once per chunk of steps into a
   contiguous ``(steps, K, b, n0)`` block, then a scan whose step is ``vmap`` of one step.
-- ``map<C>``: ``lax.map`` over chunks of C runs, each chunk ``vmap``-ed (fits the caches).
+- ``map<C>``: ``lax.map`` over chunks of C runs, each chunk ``vmap``-ed (fits the caches);
+  ``map<C>u<U>``: the same with the step scan unrolled U times.
+- a ``_t`` suffix on any of them: BP4's Δᵀ materialised (``bp4="transposed"``), so that
+  XLA's CPU backend runs ∇W = ΔᵀA through YNNPACK instead of its generic dot.
 - ``unroll<U>``: ``vmap`` with the step scan unrolled U times.
 - ``threads<T>``: the K runs split into T groups, each group's (vmapped) epoch dispatched
   from its own Python thread, so that the groups run on different cores.
@@ -95,15 +98,16 @@ def build(form: str, opt, batch: int, n: int):
         return jax.jit(jax.vmap(proto.one_epoch(opt, batch, n, unroll=u, bp4=bp4),
                                 in_axes=(0, 0, None, None, 0)))
     if form == "block":
-        return jax.jit(proto.many_epoch(opt, batch, n, bp4=bp4))
+        return jax.jit(proto.many_epoch(opt, batch, n, chunk=None, bp4=bp4))
     if form.startswith("blockT"):
-        return jax.jit(proto.many_epoch(opt, batch, n, layout="T", bp4=bp4))
-    if form.startswith("map"):
-        c = int(form[3:])
-        return jax.jit(proto.many_epoch(opt, batch, n, chunk=c, bp4=bp4))
+        return jax.jit(proto.many_epoch(opt, batch, n, chunk=None, layout="T", bp4=bp4))
+    if form.startswith("map"):  # map<C> or map<C>u<U>: chunks of C runs, scan unrolled U×
+        c, _, u = form[3:].partition("u")
+        return jax.jit(proto.many_epoch(opt, batch, n, chunk=int(c), unroll=int(u or 1),
+                                        bp4=bp4))
     if form.startswith("threads"):
         t = int(form[7:])
-        ep = jax.jit(proto.many_epoch(opt, batch, n, bp4=bp4))
+        ep = jax.jit(proto.many_epoch(opt, batch, n, chunk=None, bp4=bp4))
 
         def run(p, s, x, y, k):
             K = k.shape[0]
@@ -198,12 +202,17 @@ def ablate(K, opt_name, rounds):
     for fn in variants.values():
         jax.block_until_ready(fn(params, state, x, y, keys))
     times = {p: [] for p in variants}
-    for _ in range(rounds):
-        for p, fn in variants.items():
-            t = time.perf_counter()
-            jax.block_until_ready(fn(params, state, x, y, keys))
+    cpu = {p: [] for p in variants}
+    for r in range(rounds):
+        order = list(variants)
+        np.random.default_rng(r).shuffle(order)
+        for p in order:
+            t, c = time.perf_counter(), time.process_time()
+            jax.block_until_ready(variants[p](params, state, x, y, keys))
             times[p].append(time.perf_counter() - t)
-    return {p: statistics.median(v) for p, v in times.items()}
+            cpu[p].append(time.process_time() - c)
+    return ({p: statistics.median(v) for p, v in times.items()},
+            {p: statistics.median(v) for p, v in cpu.items()})
 
 
 def main(argv=None):
@@ -225,10 +234,12 @@ def main(argv=None):
     rows = []
     for K in map(int, args.runs.split(",")):
         if args.ablate:
-            t = ablate(K, args.optimizer, args.rounds)
-            for p, s in t.items():
-                print(f"K={K:4d} ablation {p:28s} {s * 1e3:8.1f} ms/epoch", flush=True)
-            rows.append({"K": K, "ablation": t})
+            t, cpu = ablate(K, args.optimizer, args.rounds)
+            for p in t:
+                print(f"K={K:4d} ablation {p:28s} {t[p] * 1e3:8.1f} ms/epoch (cpu "
+                      f"{cpu[p] * 1e3:8.1f} ms = {cpu[p] / cpu['full']:5.2f} of full)",
+                      flush=True)
+            rows.append({"K": K, "ablation": t, "ablation_cpu": cpu})
             continue
         fs = forms if "one" in forms else ["one", *forms]
         t, cpu, c = time_forms(fs, K, args.optimizer, args.rounds)

@@ -286,6 +286,8 @@ def _synthetic_result():
                                (None, None))],
             "ratio_jaxnn_to_torch": 1.5,
             "load_average_start": [1.0, 1.0, 1.0], "load_average_end": [2.0, 2.0, 2.0],
+            "before": {"note": "an older jaxnn", "load_average": [3.0, 4.0],
+                       "row": _loop_row(benchmark.LOOP_JAXNN, 90.0, 3.0, 2.75, (8, 2))},
         },
     }
     result["goals"] = benchmark.check_goals({**result, "memory": {}})
@@ -327,6 +329,8 @@ def test_figure_only_redraws_from_the_json_without_timing(tmp_path, monkeypatch,
     assert f"| {benchmark.LOOP_JAXNN} | 9.00 | 30 | 0.250 | 0.05 | 7 / 0 |" in markdown
     assert "| 6.00 | 30 | 0.200 | — | — |" in markdown
     assert "jaxnn's loop takes 1.50× PyTorch's fastest" in markdown
+    assert ("Before (an older jaxnn; load average 3.00 → 4.00): jaxnn's loop 90.00 s, median "
+            "3.000 s per fit, 2.75 s beyond its epochs; programs compiled 8 / 2.") in markdown
     if _has_matplotlib():
         assert (tmp_path / "benchmark.png").read_bytes().startswith(PNG)
 
