@@ -78,8 +78,9 @@ API_ORDER = ("architecture", "network", "initializers", "activations", "costs",
 
 def api_modules() -> list[str]:
     """What the API page documents, found in the package: every public module and package
-    of ``jaxnn``, the submodules a package names in its ``__all__``, and its subpackages
-    that declare an ``__all__`` of their own."""
+    of ``jaxnn``; the submodules a package names in its ``__all__`` (all its public ones
+    when it names any, as :mod:`jaxnn.train` does); its subpackages that declare an
+    ``__all__`` of their own."""
     import importlib
     import pkgutil
     import types
@@ -95,11 +96,13 @@ def api_modules() -> list[str]:
         module = importlib.import_module(dotted)
         if not hasattr(module, "__path__"):
             continue
-        for sub in pkgutil.iter_modules(module.__path__):
-            if sub.name.startswith("_"):
-                continue
+        subs = [s for s in pkgutil.iter_modules(module.__path__) if not s.name.startswith("_")]
+        exposed = any(s.name in getattr(module, "__all__", ()) and not s.ispkg
+                      and isinstance(getattr(module, s.name, None), types.ModuleType)
+                      for s in subs)
+        for sub in subs:
             child = importlib.import_module(f"{dotted}.{sub.name}")
-            named = sub.name in getattr(module, "__all__", ())
+            named = sub.name in getattr(module, "__all__", ()) or (exposed and not sub.ispkg)
             if named and isinstance(getattr(module, sub.name, None), types.ModuleType):
                 out.append(child.__name__)
             elif named:  # a function named like its module (jaxnn.cli.main)
