@@ -40,7 +40,11 @@ batch's, stochastic's seconds per epoch one std above mini-batch's (std over epo
 and every optimizer halving the initial training cost in every seed.
 
 Quick mode: 2 seeds, 2,000 digits, 3 epochs, 300 per-update costs (none for batch 1), and
-only sgd (part 2's mini-batch run) in part 3; the autodiff run is full mode only.
+only sgd (part 2's mini-batch run) in part 3; the autodiff run is full mode only. Quick
+mode measures and reports the seconds per epoch but does not judge them: the tests run it,
+often on a loaded machine, where a timing says nothing about the optimizers. Its timing
+check is ``None`` ("not judged in quick mode"), and the claim's held flag rests on the
+other checks; the full run judges all of them.
 
 Momentum here is the maths.md cheat sheet's exponentially weighted form
 V = βV + (1 − β)g, W = W − αV: at the same α its long-run step along a constant gradient
@@ -170,9 +174,11 @@ RULE = (
     "over the seeds (mean and sample std, ddof = 1): mini-batch's final training cost is "
     "one std below batch's (mean + std < mean − std), mini-batch's fraction of uphill "
     "updates one std above batch's, stochastic's seconds per epoch (all seeds in one "
-    "program, over epochs 2…E) one std above mini-batch's, and every optimizer's final "
-    "training cost below half the initial one in every seed"
+    "program, over epochs 2…E) one std above mini-batch's (judged in full mode only: quick "
+    "mode reports the seconds, not judged), and every optimizer's final training cost "
+    "below half the initial one in every seed"
 )
+TIMING_CHECKS = ("stochastic_slower_per_epoch_than_minibatch_by_one_std",)
 
 
 def digits_net():
@@ -322,8 +328,12 @@ def run(quick: bool, seed: int) -> Result:
     minibatch_lower = one_std_above(b["final_train_cost"], mb["final_train_cost"])
     minibatch_noisier = one_std_above(mb["noise"]["uphill_fraction"],
                                       b["noise"]["uphill_fraction"])
-    stochastic_slower = one_std_above(st["seconds_per_epoch_all_seeds"],
-                                      mb["seconds_per_epoch_all_seeds"])
+    # A timing is judged only in a full run: quick mode (the tests, a loaded machine)
+    # reports the seconds and leaves the check None.
+    timing_judged = not quick
+    stochastic_slower = (one_std_above(st["seconds_per_epoch_all_seeds"],
+                                       mb["seconds_per_epoch_all_seeds"])
+                         if timing_judged else None)
 
     # The same mini-batch seeds with autodiff's gradient instead of BP1–BP4 (full mode).
     autodiff = None
@@ -367,7 +377,8 @@ def run(quick: bool, seed: int) -> Result:
     all_learn = all(all(c["halves_the_cost_per_seed"]) for c in curves.values())
 
     held = bool(momentum_faster and momentum_damps and adaptive and minibatch_lower
-                and minibatch_noisier and stochastic_slower and all_learn)
+                and minibatch_noisier and (stochastic_slower or not timing_judged)
+                and all_learn)
 
     config = {
         "valley": {
@@ -400,6 +411,7 @@ def run(quick: bool, seed: int) -> Result:
         },
         "seeds": n_seeds,
         "held_if": RULE,
+        "timing_judged": timing_judged,
         "seed": seed,
         "quick": quick,
     }
@@ -424,6 +436,7 @@ def run(quick: bool, seed: int) -> Result:
             "stochastic_slower_per_epoch_than_minibatch_by_one_std": stochastic_slower,
             "every_optimizer_halves_the_cost_every_seed": all_learn,
         },
+        "not_judged_in_quick_mode": [] if timing_judged else list(TIMING_CHECKS),
     }
 
     def pm(s, digits=3):
@@ -440,7 +453,8 @@ def run(quick: bool, seed: int) -> Result:
         f"{pm(mb['noise']['uphill_fraction'], 2)} of mini-batch updates vs "
         f"{pm(b['noise']['uphill_fraction'], 2)} of batch ones; seconds per epoch "
         f"({n_seeds} seeds together) {pm(mb['seconds_per_epoch_all_seeds'])} vs "
-        f"{pm(b['seconds_per_epoch_all_seeds'])} vs {pm(st['seconds_per_epoch_all_seeds'])}; "
+        f"{pm(b['seconds_per_epoch_all_seeds'])} vs {pm(st['seconds_per_epoch_all_seeds'])}"
+        f"{'' if timing_judged else ' (not judged in quick mode)'}; "
         f"every optimizer halves the initial cost {pm(initial)} in every seed: "
         f"{'yes' if all_learn else 'no'}."
     )
