@@ -21,17 +21,46 @@ result equals ``one_epoch(opt, batch, n)(params[k], state[k], x, y, keys[k])`` t
 the same permutation ``shuffle(keys[k], n)``, the same ``⌊n/b⌋`` minibatches in order, the
 same updates. The K runs are only computed side by side.
 
-What the winning layout does differently from ``vmap(one_epoch)`` (see the measurements in
-``scripts/many_layouts.py`` and the issue 22 note):
+What the winning layout does differently from ``vmap(one_epoch)`` (``fit_many`` today):
 
-1. The K permutations are drawn once per epoch, and the K runs' minibatches are gathered
-   together, ``GATHER`` steps at a time, into one contiguous ``(G, K, b, n_0)`` block whose
-   leading axis is the step: the scan then slices whole steps, with no strided copy of a
-   run-major gather per step.
-2. The run axis is split into chunks of ``chunk`` runs that are trained one after the other
-   (``lax.map``) while the runs of a chunk are ``vmap``-ed: a chunk's parameters, gradients
-   and optimizer state stay in the core's L2 cache (784-30-10 in float32 is 94 kB per run
-   and per copy).
+1. **BP4 with Δᵀ materialised** (``grads(..., bp4="transposed")``). Written as ``delta.T @
+   a``, XLA folds the transpose into the dot, whose lhs then contracts its leading axis:
+   XLA's CPU backend does not hand that form to YNNPACK and runs its generic dot, which is
+   slow once batched over runs. A ``(n_l, b)`` copy of Δᵀ behind ``optimization_barrier``
+   (XLA cannot fold it away) makes all five dots of the step YNNPACK fusions. One run gains
+   too (~1.1–1.2× by CPU time).
+2. **Runs in chunks of ``CHUNK`` = 4** (``lax.map`` over K/4 groups, each ``vmap``-ed). The
+   working set of all K runs (784-30-10: 94 kB of weights per run and per copy: W, ∇W,
+   optimizer moments) leaves the 2 MB L2 cache at K ≳ 16, and the batched dots then slow
+   down per run (vmap at K = 128 runs at 0.40× one run). A chunk's runs stay in cache.
+3. The K permutations are drawn at once, and each chunk of ``GATHER`` steps gathers the
+   runs' minibatches into one contiguous ``(G, K, b, n_0)`` block (step axis first).
+
+Measured (``python scripts/many_layouts.py --runs 8,32,128 --forms
+one,one_t,vmap,map4_t,map2_t,map4u2_t --rounds 5``; 784-30-10, SGD, batch 10, 4,000
+digits, float32; 2 shared cores at load average 13.7 → 17.9, so the ratios use CPU time
+(``time.process_time``), medians of 5 interleaved rounds; per-run throughput ÷ one run's):
+
+======  ==========  ========  =========================  ========  ========
+K       one_t       vmap      **map4_t (this module)**   map2_t    map4u2_t
+======  ==========  ========  =========================  ========  ========
+8       0.98×       0.69×     0.88×                      0.91×     0.95×
+32      1.11×       0.56×     1.11×                      1.15×     1.09×
+128     1.16×       0.40×     1.07×                      1.01×     1.06×
+======  ==========  ========  =========================  ========  ========
+
+Adam 1e-3 at K = 32 (``--optimizer adam --forms one,one_t,vmap,map4_t``, load 18): one_t
+1.17×, vmap 0.81×, map4_t 0.99×. Raw rows: ``experiments/results/benchmark_many_layouts.json``.
+
+So against ``fit_many`` today (``vmap``) the chunked, transposed form is 1.3× faster at
+K = 8, 2.0× at K = 32 and 2.7× at K = 128; against ONE run it is only level (0.9–1.15×),
+and so is one run given the same BP4 (``one_t``). Batching does not make a run's small
+GEMMs (10×784×30) cheaper on one CPU core: XLA runs the batched dot as K of them, and
+per-op overhead is a small share of a step. Where the time goes in one vmapped epoch
+(``--ablate``, CPU time saved by removing one part, K = 8 / 32): the backward pass and the
+update ~30–37 % (the epoch with the forward pass only costs 0.63–0.70 of it), of which the
+SGD update ~5 %; the per-run shuffle (a sort of n 64-bit keys) ~18–22 %; the gather of the
+minibatches ~19–28 %. The rest is the forward pass.
 """
 
 from __future__ import annotations
