@@ -9,11 +9,15 @@ naming and loading user components is :mod:`jaxnn.user_components`).
 with ``jax.grad`` of the function, point by point, in float64, over a grid that holds 0,
 tiny magnitudes (1e−300 … 1e−8), ordinary ones, the saturation regions and huge ones
 (up to 1e300), both signs; for a cost, targets 0, 1 and in between, outputs in (0, 1) and,
-where the cost allows it, beyond. The report names the component, the worst points and
-their relative error ``|manual − autodiff| / max(|manual|, |autodiff|, s)``, where ``s``
-is the largest autodiff derivative at ordinary inputs (|z| ≤ 10, a ∈ [10⁻³, 1 − 10⁻³]):
-a derivative that is zero up to round-off in a saturated tail is measured against the
-size the derivative has where it matters, not against itself.
+where the cost allows it, beyond; and :data:`RANDOM_POINTS` random points drawn with a
+``seed`` that the report names, so that a derivative wrong only between the grid's points
+fails too. At a kink (ReLU or |z| at 0) any value between autodiff's one-sided
+derivatives is a valid subderivative and passes. The report names the component, the
+worst points and their relative error
+``|manual − autodiff| / max(|manual|, |autodiff|, s)``, where ``s`` is the largest
+autodiff derivative at ordinary inputs (|z| ≤ 10, a ∈ [10⁻³, 1 − 10⁻³]): a derivative
+that is zero up to round-off in a saturated tail is measured against the size the
+derivative has where it matters, not against itself.
 
 A component whose function or derivative returns the wrong shape, or NaN on finite input
 (or ±Inf on ordinary input), raises :class:`ComponentError` (a ``ValueError``) naming it.
@@ -49,6 +53,14 @@ _TINY = (1e-300, 1e-200, 1e-100, 1e-30, 1e-16, 1e-8)
 _MODERATE = (1e-4, 1e-2, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0)
 _SATURATION = (15.0, 20.0, 30.0, 40.0, 50.0, 100.0, 300.0, 700.0, 1e3)
 _HUGE = (1e5, 1e10, 1e30, 1e100, 1e200, 1e300)
+# Random points added to the grid (seeded, reported): a derivative wrong only between the
+# grid's points (say for 4.2 < |z| < 4.8) is caught there.
+RANDOM_POINTS = 256
+# A kink: where autodiff's one-sided derivatives, at z ± _KINK_STEP·max(1, |z|), differ
+# by more than this (relative to the derivative's scale), the derivative jumps; any value
+# between them is a valid (sub)derivative there (ReLU's 1[z > 0] or |z|'s sign(z) at 0).
+_KINK_STEP = 1e-9
+_KINK_JUMP = 1e-6
 
 
 # ---------------------------------------------------------------------------------------
@@ -83,6 +95,7 @@ class ComponentReport:
     worst: tuple[Point, ...]
     skipped: tuple[str, ...] = field(default=())
     extra: tuple[tuple[str, float], ...] = field(default=())  # (what, rel error) checks
+    notes: tuple[str, ...] = field(default=())  # random points and seed, kinks accepted
 
     @property
     def max_rel_error(self) -> float:
@@ -109,6 +122,7 @@ class ComponentReport:
         for what, err in self.extra:
             lines.append(f"{what}: rel error {err:.2e}  {'ok' if err <= self.rtol else 'FAIL'}")
         lines.extend(f"skipped: {s}" for s in self.skipped)
+        lines.extend(f"note: {s}" for s in self.notes)
         lines.append(self.verdict())
         return "\n".join(lines)
 
@@ -134,6 +148,47 @@ def _num(v: float) -> str:
 def _grid_z() -> np.ndarray:
     positive = _TINY + _MODERATE + _SATURATION + _HUGE
     return np.array((0.0,) + positive + tuple(-v for v in positive), np.float64)
+
+
+def _random_z(seed: int, n: int) -> np.ndarray:
+    """``n`` seeded random z: three quarters uniform in [−12, 12] (between the grid's
+    ordinary points), the rest of log-uniform magnitude in [1e−3, 1e3], either sign."""
+    rng = np.random.default_rng(seed)
+    k = n * 3 // 4
+    magnitudes = 10.0 ** rng.uniform(-3, 3, n - k)
+    return np.concatenate([rng.uniform(-12, 12, k),
+                           magnitudes * rng.choice((-1.0, 1.0), n - k)])
+
+
+def _at_kinks(fn, z: np.ndarray, manual: np.ndarray, err: np.ndarray, scale: float,
+              rtol: float) -> tuple[np.ndarray, list[float]]:
+    """``err`` with 0 at the failing points that are kinks of ``fn`` where ``manual`` lies
+    between autodiff's one-sided derivatives (a valid subderivative); and those z."""
+    failing = np.flatnonzero(err > rtol)
+    if failing.size == 0:
+        return err, []
+    at = jnp.asarray(z[failing])
+    step = _KINK_STEP * jnp.maximum(1.0, jnp.abs(at))
+    grad = jax.vmap(jax.grad(fn))
+    left, right = np.asarray(grad(at - step)), np.asarray(grad(at + step))
+    low, high = np.minimum(left, right), np.maximum(left, right)
+    slack = rtol * np.maximum(np.maximum(np.abs(low), np.abs(high)), scale)
+    kink = (high - low > _KINK_JUMP * np.maximum(np.abs(high), scale)) & np.isfinite(low) \
+        & np.isfinite(high)
+    inside = kink & (manual[failing] >= low - slack) & (manual[failing] <= high + slack)
+    err = err.copy()
+    err[failing[inside]] = 0.0
+    return err, [float(v) for v in z[failing[inside]]]
+
+
+def _points_note(n_random: int, seed: int, kinks: list[float], variable: str) -> list[str]:
+    """The report's notes: the random points and their seed; the kinks accepted."""
+    notes = [f"{n_random} of the points are random (seed {seed})"]
+    if kinks:
+        shown = ", ".join(f"{variable} = {_num(v)}" for v in kinks[:4])
+        notes.append(f"at {shown}, a kink, the derivative lies between autodiff's one-sided "
+                     "derivatives: accepted as a subderivative")
+    return notes
 
 
 def _rel_errors(manual: np.ndarray, ref: np.ndarray, scale: float) -> np.ndarray:
@@ -177,20 +232,23 @@ def _resolve(kind: str, component):
     return activations.get(component) if kind == "activation" else costs.get(component)
 
 
-def check_activation(act, rtol: float = COMPONENT_RTOL, worst: int = 5) -> ComponentReport:
+def check_activation(act, rtol: float = COMPONENT_RTOL, worst: int = 5,
+                     seed: int = 0) -> ComponentReport:
     """The hand-written g'(z) of ``act`` (an activation or its name) against ``jax.grad``
-    of g, over the grid of z described in the module docstring, in float64; and its
-    ``vjp`` against ``jax.vjp`` of g on rows of that grid (for softmax, whose derivative is
-    a Jacobian, the vjp alone).
+    of g, over the grid of z described in the module docstring and :data:`RANDOM_POINTS`
+    random z drawn with ``seed``, in float64; and its ``vjp`` against ``jax.vjp`` of g on
+    rows of that grid (for softmax, whose derivative is a Jacobian, the vjp alone). At a
+    kink (ReLU at 0) any value between autodiff's one-sided derivatives passes.
 
     Returns a :class:`ComponentReport`; raises :class:`ComponentError` naming the
     activation for a wrong shape, or NaN on finite z."""
     act = _resolve("activation", act)
     rtol = _checks.real("rtol", rtol, minimum=0.0, fix="e.g. rtol=1e-10")
     worst = _checks.integer("worst", worst, minimum=1, fix="e.g. worst=5")
+    seed = _checks.integer("seed", seed, minimum=0, fix="e.g. seed=0")
     name = act.name
     with jax.enable_x64(True):
-        z = jnp.asarray(_grid_z())
+        z = jnp.asarray(np.concatenate([_grid_z(), _random_z(seed, RANDOM_POINTS)]))
         shape_z = jnp.zeros((2, 3), jnp.float64)
         calls = [("fn(z)", act.fn, (shape_z,), (2, 3)),
                  ("vjp(z, a, g)", act.vjp, (shape_z, shape_z, shape_z), (2, 3))]
@@ -225,12 +283,15 @@ def check_activation(act, rtol: float = COMPONENT_RTOL, worst: int = 5) -> Compo
         if (usable & ~np.isfinite(ref)).any():
             skipped.append(f"{int((usable & ~np.isfinite(ref)).sum())} point(s) where "
                            "jax.grad(fn) itself is not finite")
-        err = _rel_errors(manual, ref, _scale(ref, ordinary))
+        scale = _scale(ref, ordinary)
+        err = np.where(good, _rel_errors(manual, ref, scale), 0.0)
+        err, kinks = _at_kinks(act.fn, zn, manual, err, scale, rtol)
         points = [Point({"z": float(zn[i])}, float(manual[i]), float(ref[i]), float(err[i]))
                   for i in np.flatnonzero(good)]
     return ComponentReport("activation", name, "deriv(z, a)", "jax.grad(fn)", rtol,
                            int(good.sum()), _worst(points, worst), tuple(skipped),
-                           (("vjp(z, a, g) vs jax.vjp(fn) on rows", vjp_err),))
+                           (("vjp(z, a, g) vs jax.vjp(fn) on rows", vjp_err),),
+                           tuple(_points_note(RANDOM_POINTS, seed, kinks, "z")))
 
 
 def _reference(kind: str, name: str, compute, hint: str) -> np.ndarray:
@@ -290,9 +351,11 @@ def _require_finite(kind, name, role, values, inputs, where_inputs, where=None,
         )
 
 
-def _cost_grid(probabilities: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cost_grid(probabilities: bool, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a, y, ordinary) for the cost check: a in (0, 1) (and beyond unless the cost needs
-    probabilities), y at 0, 1 and in between (and beyond)."""
+    probabilities), y at 0, 1 and in between (and beyond); then :data:`RANDOM_POINTS`
+    seeded random pairs, a in (0.001, 0.999) and y in [0, 1] (a in [−3, 3] and y in
+    [−1, 2] for a cost defined beyond probabilities)."""
     inside = (1e-300, 1e-100, 1e-16, 1e-8, 1e-3, 0.1, 0.3, 0.5, 0.7, 0.9, 1 - 1e-3,
               1 - 1e-8, 1 - 2**-52)
     ys = (0.0, 1.0, 0.3, 0.5, 0.9)
@@ -302,25 +365,32 @@ def _cost_grid(probabilities: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]
                              -10.0, 1e3, -1e3, 1e10, -1e10, 1e100, -1e100, 1e300, -1e300)
         ys = ys + (-1.0, 2.5, 1e-300, -1e3)
     a, y = np.meshgrid(np.array(a_values), np.array(ys), indexing="ij")
-    a, y = a.reshape(-1), y.reshape(-1)
+    rng = np.random.default_rng(seed)
+    low, high = (1e-3, 1 - 1e-3) if probabilities else (-3.0, 3.0)
+    a = np.concatenate([a.reshape(-1), rng.uniform(low, high, RANDOM_POINTS)])
+    y = np.concatenate([y.reshape(-1), rng.uniform(0.0, 1.0, RANDOM_POINTS) if probabilities
+                        else rng.uniform(-1.0, 2.0, RANDOM_POINTS)])
     ordinary = (np.abs(a) <= 10) & ((a >= 1e-3) & (a <= 1 - 1e-3) if probabilities else True)
     return a, y, ordinary
 
 
-def check_cost(cost, rtol: float = COMPONENT_RTOL, worst: int = 5) -> ComponentReport:
+def check_cost(cost, rtol: float = COMPONENT_RTOL, worst: int = 5,
+               seed: int = 0) -> ComponentReport:
     """The hand-written ∇_a C of ``cost`` (a cost or its name) against ``jax.grad`` of C,
-    over a grid of (a, y) described in the module docstring, in float64; and, for a cross
-    entropy, its ``from_log`` form against C. Returns a :class:`ComponentReport`; raises
+    over a grid of (a, y) described in the module docstring and :data:`RANDOM_POINTS`
+    random (a, y) drawn with ``seed``, in float64; and, for a cross entropy, its
+    ``from_log`` form against C. Returns a :class:`ComponentReport`; raises
     :class:`ComponentError` naming the cost for a wrong shape, or NaN on finite input."""
     cost = _resolve("cost", cost)
     rtol = _checks.real("rtol", rtol, minimum=0.0, fix="e.g. rtol=1e-10")
     worst = _checks.integer("worst", worst, minimum=1, fix="e.g. worst=5")
+    seed = _checks.integer("seed", seed, minimum=0, fix="e.g. seed=0")
     name = cost.name
     with jax.enable_x64(True):
         s = jnp.full((2, 3), 0.5, jnp.float64)
         check_shapes("cost", name, [("fn(a, y)", cost.fn, (s, s), (2,)),
                                     ("grad(a, y)", cost.grad, (s, s), (2, 3))])
-        an, yn, ordinary = _cost_grid(cost.probabilities)
+        an, yn, ordinary = _cost_grid(cost.probabilities, seed)
         a, y = jnp.asarray(an)[:, None], jnp.asarray(yn)[:, None]  # one unit per example
         value = np.asarray(cost.fn(a, y), np.float64)
         inputs = np.maximum(np.abs(an), np.abs(yn))
@@ -350,7 +420,8 @@ def check_cost(cost, rtol: float = COMPONENT_RTOL, worst: int = 5) -> ComponentR
         if cost.from_log is not None:
             extra.append(("from_log(log a, log(1 − a), y) vs fn(a, y)", _from_log_error(cost)))
     return ComponentReport("cost", name, "grad(a, y)", "jax.grad(fn)", rtol, int(good.sum()),
-                           _worst(points, worst), tuple(skipped), tuple(extra))
+                           _worst(points, worst), tuple(skipped), tuple(extra),
+                           tuple(_points_note(RANDOM_POINTS, seed, [], "a")))
 
 
 def _cost_rows_error(cost) -> float:

@@ -43,6 +43,7 @@ output (:func:`valid_outputs`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -245,9 +246,24 @@ def register(cost: Cost) -> Cost:
 
 def accepts(cost, output) -> bool:
     """Whether ``cost`` (a name or a Cost) can follow the output activation ``output`` (a
-    name or an Activation): it provides every field in :attr:`Cost.needs`."""
-    act = activations.get(output)
-    return all(getattr(act, field) is not None for field in get(cost).needs)
+    name or an Activation): it provides every field in :attr:`Cost.needs`; and, for a user
+    cost of probabilities, its outputs stay in [0, 1] (:func:`in_unit_interval`), or the
+    cost's logarithms would turn the first step's loss into NaN."""
+    act, cost = activations.get(output), get(cost)
+    if not all(getattr(act, field) is not None for field in cost.needs):
+        return False
+    if cost.probabilities and COSTS.get(cost.name) is not cost:
+        return in_unit_interval(act)
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def in_unit_interval(act) -> bool:
+    """Whether the activation's outputs lie in [0, 1] on z from −30 to 30 (float32)."""
+    with jax.ensure_compile_time_eval():  # eager, even inside a trace
+        z = jnp.linspace(-30.0, 30.0, 61, dtype=jnp.float32).reshape(1, -1)
+        a = act.fn(z)
+        return bool(jnp.all((a >= 0) & (a <= 1)))
 
 
 def valid_outputs(cost) -> tuple[str, ...]:

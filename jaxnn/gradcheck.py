@@ -31,6 +31,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxnn import _checks, backprop, inputs, memory
 from jaxnn.components import (  # noqa: F401  (re-exported: gradcheck.check_activation)
+    RANDOM_POINTS,
     ComponentError,
     ComponentReport,
     check_activation,

@@ -316,6 +316,12 @@ def check_shapes(kind: str, name: str, calls) -> None:
                 f"{kind} {name!r}: {role}", f"of shape {expected} for inputs of shape "
                 f"{tuple(args[0].shape)}", f"{shape if shape is not None else type(out).__name__}",
                 _shape_fix(kind, role)))
+        if out.dtype != args[0].dtype:  # float16 would lose digits, int32 every gradient
+            raise ComponentError(_checks.message(
+                f"{kind} {name!r}: {role}", f"of the inputs' dtype ({args[0].dtype} for "
+                f"{args[0].dtype} inputs)", f"{out.dtype}",
+                "compute in the input's dtype: no .astype(...) to another dtype, no integer "
+                "or boolean result (e.g. (z > 0).astype(z.dtype), not z > 0)"))
 
 
 def _shape_fix(kind: str, role: str) -> str:

@@ -429,6 +429,13 @@ CASES = {
     "net-from-dict-user-changed": lambda c: jaxnn.Network.from_dict(_edited_record()),
     "custom-name-type": lambda c: jaxnn.activations.custom(3, _fn, _deriv),
     "custom-name-empty": lambda c: jaxnn.activations.custom("", _fn, _deriv),
+    "custom-float16": lambda c: jaxnn.activations.custom(
+        "half", lambda z: jnp.tanh(z).astype(jnp.float16), _deriv),
+    "custom-int32": lambda c: jaxnn.activations.custom(
+        "step", _fn, lambda z, a: (z > 0).astype(jnp.int32)),
+    "custom-prob-cost-output": lambda c: jaxnn.mlp((3, 2), output="identity", cost=(
+        jaxnn.costs.custom("my_bce", lambda a, y: -jnp.sum(y * jnp.log(a), axis=-1),
+                           lambda a, y: -y / a, probabilities=True))),
     "custom-fn-not-callable": lambda c: jaxnn.activations.custom("mine", "abs", _deriv),
     "custom-deriv-missing": lambda c: jaxnn.activations.custom("mine", _fn, None),
     "custom-grad-not-callable": lambda c: jaxnn.costs.custom(

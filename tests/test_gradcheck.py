@@ -121,3 +121,39 @@ def test_cli_verify_bad_sizes_text(capsys):
         main(["verify", "--sizes", "4,a"])
     assert e.value.code == 2
     assert "sizes are comma-separated integers such as 784,30,10; got '4,a'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# Kinks and random points: a correct derivative at a kink passes, a wrong one between the
+# grid's points fails.
+
+
+def test_a_subderivative_at_a_kink_passes_and_a_wrong_one_fails(monkeypatch):
+    monkeypatch.setattr(jaxnn.activations, "USER", dict(jaxnn.activations.USER))
+    custom = jaxnn.activations.custom
+    for act in (custom("kink_relu", lambda z: jnp.maximum(z, 0.0),
+                       lambda z, a: (z > 0).astype(z.dtype)),  # 0 at 0; jax.grad says 0.5
+                custom("kink_abs", jnp.abs, lambda z, a: jnp.sign(z))):  # 0 at 0
+        report = gradcheck.check_activation(act)
+        assert report.ok, str(report)
+        assert "note: at z = 0, a kink, the derivative lies between autodiff's one-sided " \
+            "derivatives: accepted as a subderivative" in str(report)
+    outside = custom("kink_relu_two", lambda z: jnp.maximum(z, 0.0),
+                     lambda z, a: jnp.where(z == 0, 2.0, (z > 0).astype(z.dtype)))
+    assert gradcheck.check_activation(outside).verdict().startswith(
+        "FAIL: activation 'kink_relu_two': the hand-written deriv(z, a) disagrees with "
+        "jax.grad(fn) at z = 0 (manual 2, autodiff")
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_derivative_wrong_between_grid_points_fails_on_random_points(monkeypatch, seed):
+    monkeypatch.setattr(jaxnn.activations, "USER", dict(jaxnn.activations.USER))
+    wrong = jaxnn.activations.custom(
+        "tanh_gap", jnp.tanh,
+        lambda z, a: jnp.where((jnp.abs(z) > 4.2) & (jnp.abs(z) < 4.8), 2.0, 1.0) * (1 - a * a))
+    report = gradcheck.check_activation(wrong, seed=seed)
+    assert not report.ok and 4.2 < abs(report.worst[0].where["z"]) < 4.8, str(report)
+    assert f"note: {gradcheck.RANDOM_POINTS} of the points are random (seed {seed})" in \
+        str(report)
+    cost = gradcheck.check_cost("quadratic", seed=seed)
+    assert cost.ok and f"random (seed {seed})" in str(cost)

@@ -3,7 +3,9 @@ finite differences, on a network and random data built from the flags.
 
 First each component of the network on its own (:func:`jaxnn.gradcheck.check_activation`,
 :func:`jaxnn.gradcheck.check_cost`: the hand-written derivative against ``jax.grad`` of
-the function over a grid from 0 to ±1e300, in float64), then the whole network.
+the function over a grid from 0 to ±1e300 and random points drawn with ``--seed``, in
+float64; at a kink any value between the one-sided derivatives passes), then the whole
+network.
 ``--hidden``, ``--output`` and ``--cost`` take a built-in's name or a user component as
 ``package.module:attribute`` (imported; built with ``jaxnn.activations.custom`` /
 ``jaxnn.costs.custom``). Exit 0 when every check passes, 1 when one fails (a wrong
@@ -69,13 +71,14 @@ def run(args) -> int:
 
     check(args)
     net = jaxnn.mlp(args.sizes, **user.pieces(args), l2=args.l2)
-    ok = _check_components(net)
+    ok = _check_components(net, args.seed)
     with jax.enable_x64(args.dtype == "float64"):
         return _verify(args, net, ok)
 
 
-def _check_components(net) -> bool:
-    """Each distinct activation of the network, then its cost, on its own (float64)."""
+def _check_components(net, seed: int) -> bool:
+    """Each distinct activation of the network, then its cost, on its own (float64; the
+    random points of each check drawn with ``seed``)."""
     from jaxnn import gradcheck
 
     print("Each component on its own: the hand-written derivative vs jax.grad of its function, "
@@ -89,7 +92,7 @@ def _check_components(net) -> bool:
             continue
         seen.append(piece)
         try:
-            report = check_fn(piece)
+            report = check_fn(piece, seed=seed)
         except components.ComponentError as e:
             print(f"FAIL: {e}\n")
             ok = False
