@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _pairwise import pairs_of, pairwise, required_pairs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,18 +17,55 @@ from jaxnn.gradcheck import rel_diff
 # Read from the registries: a new activation or cost joins the matrix without an edit here.
 HIDDEN = list(activations.hidden_names())
 PAIRS = [(out, c) for c in costs.NAMES for out in costs.valid_outputs(c)]
+OUTPUTS = [name for name in activations.NAMES if any(name == out for out, _ in PAIRS)]
 WIDTHS = (4, 6, 5, 7, 3, 4)  # n_0 … ; a depth-L network uses WIDTHS[:L] + (n_L,)
 N_OUT = 3
-# Every (hidden, output, cost) triple runs depths 2–5, each with one batch size and L2
-# strength, so that each triple sees every depth, m ∈ {1, 7, 64} and λ ∈ {0, 0.7}; depth 1
-# (no hidden layer) runs every m × λ once per pair. The shapes repeat across triples, so
-# the eager ops compiled for one are reused by the next (the full product, 24 runs per
-# triple, took hours on two shared cores once the registry grew to 11 activations).
-TRIPLE_RUNS = ((2, 1, 0.7), (3, 64, 0.0), (4, 7, 0.7), (5, 64, 0.7))
-DEPTH_1_RUNS = tuple(itertools.product((1,), (1, 7, 64), (0.0, 0.7)))
+DEPTHS = (1, 2, 3, 4, 5)
+BATCHES = (1, 7, 64)
+L2S = (0.0, 0.7)
+
+# The float64 matrix: hidden activation × output activation × cost × depth × m × λ as a
+# pairwise covering array (tests/_pairwise.py): every level of each factor meets every
+# level of every other factor in some case (every output/cost pair, every hidden activation
+# with every output and every cost, each at every depth, batch size and λ). A depth-1
+# network has no hidden layer: its hidden level is None, and None meets every output, cost,
+# m and λ. A new cost adds a few cases, a new activation about two dozen (the full cross
+# added hundreds).
+FACTORS = {"hidden": [*HIDDEN, None], "output": OUTPUTS, "cost": list(costs.NAMES),
+           "depth": list(DEPTHS), "m": list(BATCHES), "l2": list(L2S)}
 
 
-def _problem(net, m, dtype, key=0):
+def _runnable(row):
+    """Whether a (partial) row of FACTORS can be built: the cost accepts the output, and a
+    hidden activation appears exactly when there is a hidden layer."""
+    if "output" in row and "cost" in row and row["output"] not in costs.valid_outputs(row["cost"]):
+        return False
+    if "hidden" in row and "depth" in row and (row["hidden"] is None) != (row["depth"] == 1):
+        return False
+    return True
+
+
+MATRIX = pairwise(FACTORS, _runnable)
+
+
+def _fused(output, cost):
+    """Whether BP1 takes a fused form for this pair (asked of backprop itself, so that a new
+    fused form joins the full cross below without an edit here)."""
+    a = jnp.full((1, N_OUT), 0.5)
+    return backprop._fused_output_delta(output, cost, a, a) is not None
+
+
+# The fused BP1 forms replace ∇_a C ⊙ g'(Z^L) by a closed form (A − Y, P·Σy − Y, …), each
+# with its own division by m: every such pair runs every depth × m × λ in full.
+FUSED = [pair for pair in PAIRS if _fused(*pair)]
+
+
+def _takes_labels(output, cost):
+    """Whether _problem draws integer labels (a softmax output with cross entropy)."""
+    return cost == "cross_entropy" and output == "softmax"
+
+
+def _problem(net, m, dtype, key=0, soft_labels=False):
     kp, kx, ky = jax.random.split(jax.random.key(key), 3)
     params = jaxnn.init_params(kp, net, "glorot_normal", dtype=dtype)
     # Non-zero biases so every activation's whole range is exercised.
@@ -36,7 +74,9 @@ def _problem(net, m, dtype, key=0):
         for i, (W, b) in enumerate(params)
     )
     x = jax.random.normal(kx, (m, net.n_in), dtype)
-    if net.cost == "cross_entropy" and net.activations[-1] == "softmax":
+    if soft_labels:  # non-negative targets whose rows do not sum to 1
+        y = jax.random.uniform(ky, (m, net.n_out), dtype, 0.0, 0.9)
+    elif _takes_labels(net.activations[-1], net.cost):
         y = jax.random.randint(ky, (m,), 0, net.n_out)  # integer labels, one-hot
     elif net.cost == "huber":  # targets in [−2, 2): residuals on both sides of δ = 1
         y = jax.random.uniform(ky, (m, net.n_out), dtype, -2.0, 2.0)
@@ -61,22 +101,53 @@ def _assert_same(manual, reference, rtol):
         assert rel_diff(g, r) <= rtol or max_abs <= floor, (rel_diff(g, r), max_abs)
 
 
-@pytest.mark.parametrize("output, cost", PAIRS)
-@pytest.mark.parametrize("hidden", HIDDEN)
-def test_manual_equals_autodiff_float64(x64, hidden, output, cost):
-    """Every hidden activation × every valid output/cost pair × depths 1–5 × m ∈ {1, 7, 64}
-    × with and without L2 (see TRIPLE_RUNS), to a relative error ≤ 1e−10 in float64."""
-    runs = TRIPLE_RUNS + (DEPTH_1_RUNS if hidden == HIDDEN[0] else ())  # depth 1: no hidden
-    for depth, m, l2 in runs:
-        net = jaxnn.Network(
-            WIDTHS[:depth] + (N_OUT,), (hidden,) * (depth - 1) + (output,), cost, l2
-        )
-        params, x, y = _problem(net, m, jnp.float64, key=depth * 100 + m)
-        _assert_same(
-            backprop.value_and_grad(net, params, x, y),
-            jax.value_and_grad(jaxnn.cost, argnums=1)(net, params, x, y),
-            rtol=1e-10,
-        )
+def _check_float64(hidden, output, cost, depth, m, l2, soft_labels=False):
+    net = jaxnn.Network(WIDTHS[:depth] + (N_OUT,), (hidden,) * (depth - 1) + (output,), cost, l2)
+    params, x, y = _problem(net, m, jnp.float64, key=depth * 100 + m, soft_labels=soft_labels)
+    _assert_same(
+        backprop.value_and_grad(net, params, x, y),
+        jax.value_and_grad(jaxnn.cost, argnums=1)(net, params, x, y),
+        rtol=1e-10,
+    )
+
+
+def _case_id(row):
+    return "-".join(str(row[f]) for f in FACTORS)
+
+
+@pytest.mark.parametrize("row", MATRIX, ids=_case_id)
+def test_manual_equals_autodiff_float64(x64, row):
+    """One case of the pairwise matrix (see MATRIX), to a relative error ≤ 1e−10 in float64."""
+    _check_float64(**row)
+
+
+@pytest.mark.parametrize("output, cost", FUSED)
+def test_fused_output_deltas_equal_autodiff_float64(x64, output, cost):
+    """Every fused BP1 pair × depths 1–5 × m ∈ {1, 7, 64} × λ ∈ {0, 0.7} in full (the
+    hidden activation rotating through the registry), to ≤ 1e−10; softmax + cross entropy
+    also with targets that are not one-hot (the fused form keeps Σ_i y_i for them)."""
+    for i, (depth, m, l2) in enumerate(itertools.product(DEPTHS, BATCHES, L2S)):
+        hidden = HIDDEN[i % len(HIDDEN)] if depth > 1 else None
+        _check_float64(hidden, output, cost, depth, m, l2)
+        if _takes_labels(output, cost):
+            _check_float64(hidden, output, cost, depth, m, l2, soft_labels=True)
+
+
+def test_the_matrix_covers_every_pair_of_levels():
+    """The float64 matrix keeps every level and every runnable pair of levels (the
+    covering property, checked here on the actual rows), and the fused cross holds the
+    pairs backprop.py documents."""
+    covered = set()
+    for row in MATRIX:
+        assert _runnable(row), row
+        idx = {f: FACTORS[f].index(row[f]) for f in FACTORS}
+        covered |= pairs_of(idx, list(FACTORS))
+    assert required_pairs(FACTORS, _runnable) <= covered
+    assert {(r["output"], r["cost"]) for r in MATRIX} == set(PAIRS)
+    assert ("softmax", "cross_entropy") in FUSED and ("sigmoid", "binary_cross_entropy") in FUSED
+    # Linear growth: the array is near its lower bound, the largest product of two factors.
+    sizes = sorted(len(levels) for levels in FACTORS.values())
+    assert len(MATRIX) <= 1.25 * sizes[-1] * sizes[-2]
 
 
 @pytest.mark.parametrize("output, cost", PAIRS)
