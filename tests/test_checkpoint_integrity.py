@@ -504,3 +504,21 @@ def test_resume_and_evaluate_blame_an_edited_file(tmp_path, capsys):
     assert f"jaxnn evaluate: error: {ckpt} and the config.json beside it record different " \
         "networks: activations ['tanh', 'softmax'] in the checkpoint, ['relu', 'softmax'] in " \
         "config.json. One of the two files was edited" in err, err
+
+
+def test_an_optax_state_with_an_unknown_rate_round_trips(tmp_path):
+    """The adapter's NaN for "rate unknown" is saved and loaded; a NaN moment is not."""
+    optax = pytest.importorskip("optax")
+    opt = optimizers.from_gradient_transformation(optax.adam(1e-3))
+    params = _params(NET)
+    state = opt.init(params)
+    assert np.isnan(state.learning_rate)
+    path = checkpoint.save(tmp_path / "c.safetensors", params, state, net=NET, step=2)
+    loaded = checkpoint.load(path, opt_state_like=state)
+    _assert_identical(loaded.opt_state, state)
+    assert checkpoint.load(path).step == 2  # without a template too
+    moments = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), state.inner[0].mu)
+    broken = state._replace(inner=(state.inner[0]._replace(mu=moments), *state.inner[1:]))
+    with pytest.raises(ValueError, match=r"opt_state\.inner\[0\]\.mu.* holds nan, but an "
+                                         r"optimizer's moments and rates are finite"):
+        checkpoint.save(tmp_path / "d.safetensors", params, broken, net=NET, step=2)

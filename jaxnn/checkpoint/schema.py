@@ -42,6 +42,7 @@ from jaxnn.checkpoint.safetensors_io import (
     parse_json,
 )
 from jaxnn.network import Network
+from jaxnn.optimizers import TransformationState
 from jaxnn.user_components import MissingComponent
 
 FORMAT = "jaxnn-checkpoint/2"
@@ -147,8 +148,20 @@ def param_tensors(net: Network, params) -> list[tuple[str, np.ndarray]]:
     return tensors
 
 
+# An optax transformation's state (jaxnn.optimizers.from_gradient_transformation) holds
+# its rate as NaN when the transformation keeps the rate to itself: that leaf (its
+# learning_rate, after the count) is NaN by design, not a divergence.
+RATE_UNKNOWN = (TransformationState.__name__, TransformationState._fields.index("learning_rate"))
+
+
+def _rate_unknown(type_name: str, i: int, array: np.ndarray) -> bool:
+    """Whether leaf ``i`` of a state of type ``type_name`` is the NaN of :data:`RATE_UNKNOWN`."""
+    return (type_name, i) == RATE_UNKNOWN and array.shape == () and bool(np.isnan(array))
+
+
 def opt_state_tensors(opt_state) -> list[tuple[str, np.ndarray]]:
-    """``[("opt_state.0", leaf 0), …]`` as host arrays, each a count ≥ 0 or finite."""
+    """``[("opt_state.0", leaf 0), …]`` as host arrays, each a count ≥ 0 or finite (or the
+    NaN of an unknown rate, :data:`RATE_UNKNOWN`)."""
     tensors = []
     for i, (key_path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(opt_state)[0]):
         where = f"opt_state{jax.tree_util.keystr(key_path)}"
@@ -162,7 +175,8 @@ def opt_state_tensors(opt_state) -> list[tuple[str, np.ndarray]]:
                 "jax.random.key_data(key)."
             ) from None
         dtype_code(array.dtype, where)
-        problem = value_problem(array)
+        problem = None if _rate_unknown(type(opt_state).__name__, i, array) else \
+            value_problem(array)
         if problem:
             raise ValueError(
                 f"{where} {problem}, so a checkpoint of it could not be resumed from; "
@@ -427,7 +441,8 @@ def check_checksum(actual: str, saved: Saved, path: Path) -> None:
 def check_opt_state_values(arrays: dict[str, np.ndarray], saved: Saved, names, path: Path):
     """Every optimizer-state tensor a count ≥ 0 or finite, else ValueError naming it."""
     for i in range(saved.n_leaves):
-        problem = value_problem(arrays[f"opt_state.{i}"])
+        array = arrays[f"opt_state.{i}"]
+        problem = None if _rate_unknown(saved.type_name, i, array) else value_problem(array)
         if problem:
             name = names[i] if names else f"leaf {i} of the {saved.type_name}"
             raise bad(
