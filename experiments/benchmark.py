@@ -1252,12 +1252,6 @@ def _threads(args) -> tuple[int | None, ...]:
                  for t in args.loop_torch_threads.split(","))
 
 
-def _sklearn_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("sklearn") is not None
-
-
 def run(args, log=print) -> dict[str, Any]:
     """Run the benchmark for parsed ``args``; returns the JSON-ready result with goals."""
     kwargs = bench.resolve_args(args)

@@ -459,3 +459,36 @@ def test_digits_one_epoch_each_library_in_process():
         r = run(data, 1, 0)
         assert r["epochs"] == 1 and 0.1 < r["test_accuracy"] <= 1
         assert 0 < r["train_seconds"] <= r["wall_seconds"]
+
+
+def test_many_epoch_prototype_run_k_is_the_one_run_with_key_k(x64):
+    # scripts/many_epoch_prototype.py (issue 22): chunked, transposed-BP4 K-run epoch ==
+    # K separate one-run epochs, float64, on a tiny net (the invariant a port must keep).
+    import importlib.util
+    import pathlib
+
+    import jax
+    import jax.numpy as jnp
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "many_epoch_prototype.py"
+    spec = importlib.util.spec_from_file_location("many_epoch_prototype", path)
+    proto = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proto)
+    K, n, b, sizes = 4, 43, 5, (6, 5, 3)
+    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.uniform(kx, (n, sizes[0]), jnp.float64)
+    y = jax.random.randint(ky, (n,), 0, sizes[-1])
+    params = tuple(proto.Layer(jax.random.normal(k, (K, o, i), jnp.float64),
+                               jnp.zeros((K, o), jnp.float64))
+                   for k, i, o in zip(jax.random.split(kp, 2), sizes[:-1], sizes[1:]))
+    keys = jax.random.split(jax.random.key(1), K)
+    for opt in (proto.sgd(0.5), proto.adam(1e-2)):
+        state = jax.vmap(opt.init)(params)
+        many = jax.jit(proto.many_epoch(opt, b, n, chunk=2))(params, state, x, y, keys)
+        one = jax.jit(proto.one_epoch(opt, b, n, bp4="folded"))
+        for k in range(K):
+            ref = one(*(jax.tree.map(lambda a, k=k: a[k], t) for t in (params, state)),
+                      x, y, keys[k])
+            got = jax.tree.map(lambda a, k=k: a[k], many)
+            for a, r in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+                assert jnp.max(jnp.abs(a - r)) <= 1e-10
