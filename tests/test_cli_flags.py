@@ -111,3 +111,47 @@ def test_a_process_alone_gives_up_after_the_coordinator_timeout(tmp_path, proces
     assert not any(mark in proc.stderr for mark in CRASH_MARKS), proc.stderr
     assert 5 <= seconds < 45, seconds  # 5 s of waiting, plus starting Python and JAX
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Typos: a flag or a name in another case is taken, a misspelt one gets the nearest.
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--epocs", "3"], "jaxnn train: error: unrecognized argument --epocs; did you "
+                                "mean --epochs?"),
+    (["sweep", "--lrs", "0.1"], "jaxnn sweep: error: unrecognized argument --lrs; did you mean "
+                                "--lr?"),
+    (["train", "--optimizer", "adan"], "unknown optimizer 'adan'; expected one of: sgd, "
+                                       "momentum, nesterov, rmsprop, adam, adamw. Did you mean "
+                                       "'adam'? Fix: --optimizer adam."),
+    (["train", "--init", "he"], "unknown init scheme 'he'; expected one of: lecun_normal, "
+                                "he_normal, glorot_normal, uniform, normal, zeros. Did you mean "
+                                "'he_normal'? Fix: --init he_normal."),
+    (["verify", "--hidden", "rleu"], "unknown activation 'rleu'; expected one of: "),
+    (["verify", "--hidden", "rleu"], "Did you mean 'relu'? Fix: --hidden relu."),
+])
+def test_a_typo_gets_the_nearest_name(argv, message, capsys):
+    try:
+        status = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        status = e.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_names_in_another_case_are_the_names():
+    import argparse
+
+    from jaxnn.cli import flags, user
+
+    args = argparse.Namespace(optimizer="Adam", init="HE_NORMAL", hidden="Relu", output="SoftMax",
+                              cost="Cross_Entropy")
+    for dest, names, what in (("optimizer", ("sgd", "adam"), "optimizer"),
+                              ("init", ("he_normal",), "init scheme")):
+        assert flags.choose(args, dest, names, what) == getattr(args, dest)
+    pieces = user.pieces(args)
+    assert (args.optimizer, args.init) == ("adam", "he_normal")
+    assert pieces == {"hidden": "relu", "output": "softmax", "cost": "cross_entropy"}
+    assert (args.hidden, args.output, args.cost) == ("relu", "softmax", "cross_entropy")

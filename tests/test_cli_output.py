@@ -161,3 +161,26 @@ def test_bench_prints_each_table_once_on_a_terminal_and_cautions_quick(capsys, m
     assert "not meaningful" in report.QUICK_CAUTION
     assert report.format_report(_fake_result(True)).startswith(report.QUICK_CAUTION)
     assert report.QUICK_CAUTION not in report.format_report(_fake_result(False))
+
+
+class _ClosedPipe:
+    """A stdout whose reader went away (``| head``): every write is a BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    import sys
+
+    from jaxnn.cli import main
+
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["verify", "--sizes", "2,2"]) == 0
+    assert capsys.readouterr().err == ""  # no "Broken pipe", no traceback

@@ -849,6 +849,8 @@ CASES = {
     "cli-train-cost": cli("train", "--cost", "mse"),
     "cli-train-output-cost": cli("train", "--output", "tanh", "--cost", "binary_cross_entropy"),
     "cli-train-init": cli("train", "--init", "xavier"),
+    "cli-train-init-prefix": cli("train", "--init", "he"),
+    "cli-train-flag-typo": cli("train", "--epocs", "3"),
     "cli-train-grad": cli("train", "--grad", "numeric"),
     "cli-train-val-size": cli("train", "--val-size", "-1"),
     "cli-train-val-size-all": cli("train", "--epochs", "1", "--val-size", "4000"),

@@ -79,13 +79,8 @@ def check(args, folder: str) -> None:
             "--val-size 500."
         )
     flags.integer(args, "patience", minimum=1, maximum=big, fix="e.g. --patience 3")
-    if args.init not in jaxnn.SCHEMES:
-        raise ValueError(
-            f"unknown init scheme {args.init!r}; expected one of: {flags.names(jaxnn.SCHEMES)}."
-        )
-    if args.optimizer not in optimizers.NAMES:
-        raise ValueError(f"unknown optimizer {args.optimizer!r}; expected one of: "
-                         f"{flags.names(optimizers.NAMES)}.")
+    flags.choose(args, "init", tuple(jaxnn.SCHEMES), "init scheme")
+    flags.choose(args, "optimizer", tuple(optimizers.NAMES), "optimizer")
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file; {folder} is a folder. Fix: choose "
                          "another --out.")

@@ -48,7 +48,10 @@ class Printer:
     def say(self, text: str = "") -> None:
         if not self.quiet:
             self.end_line()
-            print(text, file=self.stream, flush=True)
+            try:
+                print(text, file=self.stream, flush=True)
+            except BrokenPipeError:  # `jaxnn train | head`: the run goes on, silently
+                self.quiet = True
 
     def end_line(self) -> None:
         """Close an open "compiling…" line (before an error is printed)."""

@@ -8,6 +8,7 @@ got …. Fix: ….``), which :func:`jaxnn.cli.main.main` prints as one line and 
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import re
 
@@ -59,6 +60,54 @@ class Once(argparse.Action):
                          f"{shown}); it takes one list. Fix: one {option_string} with every "
                          f"value, e.g. {option_string} {first},{shown}")
         setattr(namespace, self.dest, values)
+
+
+def suggest(value: str, names) -> list[str]:
+    """The names ``value`` may have meant: those it begins (``he`` → ``he_normal``,
+    ``he_uniform``), then the closest spellings (``adan`` → ``adam``)."""
+    folded = str(value).lower()
+    prefixed = [n for n in names if n.lower().startswith(folded)] if folded else []
+    close = difflib.get_close_matches(folded, [n.lower() for n in names], n=3, cutoff=0.75)
+    lower = {n.lower(): n for n in names}
+    return list(dict.fromkeys(prefixed + [lower[c] for c in close]))
+
+
+def choose(args, dest: str, names, what: str) -> str:
+    """``args.<dest>`` when it is one of ``names``; the name it spells in another case
+    (``--hidden Relu`` → ``relu``, set on ``args``); else ValueError listing the names and
+    suggesting the nearest (:func:`suggest`)."""
+    value = getattr(args, dest)
+    if value in names:
+        return value
+    folded = {n.lower(): n for n in names}
+    if isinstance(value, str) and value.lower() in folded:
+        setattr(args, dest, folded[value.lower()])
+        return folded[value.lower()]
+    near = suggest(value, names) if isinstance(value, str) else []
+    text = f"unknown {what} {value!r}; expected one of: {', '.join(names)}."
+    if near:
+        text += (f" Did you mean {' or '.join(map(repr, near[:3]))}? Fix: {flag(dest)} "
+                 f"{near[0]}.")
+    raise ValueError(text)
+
+
+def check_options(argv: list[str], parsers: dict[str, Parser]) -> None:
+    """An option the subcommand does not have (``--epoch``) is an error that suggests the
+    nearest it has (``--epochs``), before argparse's bare "unrecognized arguments"."""
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is None or argv[command] not in parsers:
+        return
+    parser = parsers[argv[command]]
+    for token in argv[command + 1:]:
+        if token == "--":
+            return
+        name = token.split("=", 1)[0]
+        if not name.startswith("--") or parser.is_option(name):
+            continue
+        near = suggest(name, sorted(o for o in parser.option_strings if o.startswith("--")))
+        parser.error(f"unrecognized argument {name}" + (
+            f"; did you mean {' or '.join(near[:3])}?" if near else
+            f"; see jaxnn {argv[command]} --help"))
 
 
 def join_dash_values(argv: list[str], parsers: dict[str, Parser]) -> list[str]:

@@ -4,13 +4,15 @@
 Every subcommand checks its flags before any JAX work. Exit status 0 on success; 2 and one
 line ``jaxnn <command>: error: …`` on stderr for a bad flag, a bad file or a run directory
 that is not free; 1 when training diverges or a gradient check fails; 130 (SIGINT, Ctrl-C)
-or 143 (SIGTERM) when a training run is interrupted, after saying how to resume it.
+or 143 (SIGTERM) when a training run is interrupted, after saying how to resume it; 0,
+quietly, when the reader of its output goes away (``jaxnn evaluate RUN | head -1``).
 An error message suggests flags, never Python calls: a library message's ``Fix:`` that
 says ``cost='quadratic'`` is printed as ``--cost quadratic``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``jaxnn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser, subparsers = build_parser()
+    flags.check_options(flags.join_dash_values(argv, subparsers), subparsers)
     args = parser.parse_args(flags.join_dash_values(argv, subparsers))
     args.given = flags.given(build_parser, argv, args)
     args.argv = argv
@@ -64,6 +67,17 @@ def _one_line(command: str):
     return show
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that nothing is written to a closed pipe at exit
+    (Python would print "Exception ignored … BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a file (a test's)
+        pass
+
+
 def _run(args, dests) -> int:
     """``args.run(args)``, its errors as one line each and an exit status."""
     try:
@@ -74,6 +88,9 @@ def _run(args, dests) -> int:
     except KeyboardInterrupt:  # Ctrl-C in evaluate, verify or bench: nothing to keep
         print(f"jaxnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `jaxnn evaluate RUN | head -1`: the reader has what it wanted
+        _stdout_to_devnull()
+        return 0
     except FloatingPointError as e:  # TrainingDiverged: the run directory keeps its last good state
         print(f"jaxnn {args.command}: error: {flags.for_the_command_line(str(e), dests)}",
               file=sys.stderr)

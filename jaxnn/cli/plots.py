@@ -69,7 +69,8 @@ def learning_curve(history: list[dict], path: Path, split: str,
     Args:
       history: the records of ``metrics.jsonl`` (``epoch``, ``train_cost``,
         ``train_accuracy``, ``val_cost``, ``val_accuracy``, ``grad_norm``,
-        ``learning_rate``).
+        ``learning_rate``, and ``layer_grad_norms``: then a fourth panel, each layer's
+        ‖∂J/∂W^l‖).
       path: the PNG to write.
       split: the name of the monitored split, "test" or "validation".
       best_epoch: the epoch whose parameters the run kept (early stopping), marked on
@@ -81,7 +82,10 @@ def learning_curve(history: list[dict], path: Path, split: str,
     if plt is None:
         return False
     epochs = [r["epoch"] for r in history]
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4))
+    speeds = [r.get("layer_grad_norms") for r in history]
+    per_layer = bool(speeds) and all(isinstance(s, list) and s for s in speeds)
+    fig, axes = plt.subplots(1, 4 if per_layer else 3, figsize=(18.5 if per_layer else 14, 4))
+    ax1, ax2, ax3 = axes[:3]
     ax1.plot(epochs, _positive([r.get("train_cost") for r in history]), label="train")
     ax1.plot(epochs, _positive([r.get("val_cost") for r in history]), label=split)
     ax1.set_yscale("log")
@@ -107,7 +111,14 @@ def learning_curve(history: list[dict], path: Path, split: str,
         mark, why = max(accuracies)[1], f"highest {split} accuracy"
     else:
         mark = None
-    for ax in (ax1, ax2, ax3):
+    if per_layer:  # Nielsen's speed of learning of each layer, ‖∂J/∂W^l‖ (epoch mean)
+        ax4 = axes[3]
+        for l, series in enumerate(zip(*speeds), start=1):
+            ax4.plot(epochs, _positive(list(series)), label=f"layer {l}")
+        ax4.set_yscale("log")
+        ax4.set(ylabel="‖∂J/∂W^l‖ (epoch mean, log scale)", title="per-layer learning speed")
+        ax4.legend(fontsize="small", ncol=2 if len(speeds[0]) > 5 else 1)
+    for ax in axes:
         _integer_epochs(ax)
         ax.grid(alpha=0.3)
         if mark is not None:  # named in the cost panel's legend

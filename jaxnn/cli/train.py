@@ -136,9 +136,7 @@ def check(args) -> None:
     flags.integer(args, "coordinator_timeout", minimum=1, maximum=COORDINATOR_TIMEOUT_MAX,
                   why="a day", fix=f"e.g. --coordinator-timeout {COORDINATOR_TIMEOUT}")
     flags.positive_real(args, "lr", fix="e.g. --lr 1e-3")
-    if args.schedule not in session.SCHEDULES:
-        raise ValueError(f"unknown schedule {args.schedule!r}; expected one of: "
-                         f"{flags.names(session.SCHEDULES)}.")
+    flags.choose(args, "schedule", tuple(session.SCHEDULES), "schedule")
     multi = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in multi) and any(v is None for v in multi):
         raise ValueError("a multi-process run needs all three of --coordinator HOST:PORT, "

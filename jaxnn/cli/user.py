@@ -46,8 +46,18 @@ def component(spec, kind: str):
     return user_components.load(spec, kind, _CLASSES[kind])
 
 
+# flag destination → the registry of the built-in names it takes.
+NAMES = {"hidden": activations.NAMES, "output": activations.NAMES, "cost": costs.NAMES}
+
+
 def pieces(args) -> dict:
-    """``{"hidden": …, "output": …, "cost": …}`` of the flags, user components imported."""
+    """``{"hidden": …, "output": …, "cost": …}`` of the flags, user components imported;
+    a built-in's name in another case (``Relu``) is taken as the name, a misspelt one is
+    refused with the nearest names (:func:`jaxnn.cli.flags.choose`)."""
+    for dest, kind in KINDS.items():
+        value = getattr(args, dest)
+        if isinstance(value, str) and ":" not in value:
+            flags.choose(args, dest, tuple(NAMES[dest]), kind)
     return {dest: component(getattr(args, dest), kind) for dest, kind in KINDS.items()}
 
 

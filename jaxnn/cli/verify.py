@@ -59,10 +59,7 @@ def check(args) -> None:
     if args.eps is None:
         args.eps = 1e-6 if args.dtype == "float64" else 1e-3
     flags.positive_real(args, "eps", fix="e.g. --eps 1e-6")
-    if args.init not in jaxnn.SCHEMES:
-        raise ValueError(
-            f"unknown init scheme {args.init!r}; expected one of: {flags.names(jaxnn.SCHEMES)}."
-        )
+    flags.choose(args, "init", tuple(jaxnn.SCHEMES), "init scheme")
 
 
 def run(args) -> int:
