@@ -11,8 +11,9 @@ the per-layer speeds within an order of magnitude and reach a higher test accura
 Speed of learning of layer l: ‖∂J/∂W^l‖ (BP4; with norm, the gradient of the training-mode
 cost), on the same 1,000 training images, at initialisation (geometric mean over the
 seeds) and after training. Each variant trains 5 seeds together with ``train.fit_many``
-(adam, α = 1e−3, minibatches of 32, LeCun normal initialisation); test accuracy is in evaluation mode, batch norm with
-the population statistics of the training set (``network.population_statistics``).
+(adam, α = 1e−3, minibatches of 32, LeCun normal initialisation); test accuracy is in
+evaluation mode, batch norm with the population statistics of the training set
+(``network.population_statistics``).
 
 The rule, fixed before the run (:data:`RULE`): the plain network's first hidden layer is
 more than 10× slower than its last at initialisation; each remedy's hidden-layer speeds
@@ -185,13 +186,13 @@ def run(quick: bool, seed: int) -> Result:
             ax.set_title(f"per-layer speed {when}")
             ax.grid(True, which="major", alpha=0.3)
         axes[0].legend(fontsize=8)
-        for i, (v, s) in enumerate(studies.items()):
+        for i, s in enumerate(studies.values()):
             accs = s["test_accuracy_per_seed"]
             axes[2].plot([i] * len(accs), accs, "o", alpha=0.6)
             axes[2].errorbar(i + 0.15, s["test_accuracy"]["mean"],
                              yerr=s["test_accuracy"]["std"], fmt="_k", capsize=4)
         axes[2].set_xticks(range(len(studies)))
-        axes[2].set_xticklabels([v.replace("_", " ") for v in studies])
+        axes[2].set_xticklabels([v.replace("_", "\n") for v in studies], fontsize=8)
         axes[2].set_ylabel("test accuracy (evaluation mode)")
         axes[2].set_title(f"{setting['seeds']} seeds, {setting['epochs']} epochs")
         fig.suptitle("Deep sigmoid network 784-(32×10)-10: per-layer speeds with and "

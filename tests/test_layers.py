@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn import activations, backprop, costs, network, normalization, privacy
+from jaxnn import activations, backprop, costs, network, privacy
 from jaxnn.architecture import BatchNormLayer, Layer, NormLayer
 from jaxnn.gradcheck import rel_diff
 
@@ -301,3 +301,17 @@ def test_cost_with_manual_vjp_and_vmap_over_params():
     t = jax.nn.one_hot(y, 3)
     J = jax.vmap(lambda p: backprop.value_grad_and_output(NET_BN, p, x, t)[0])(stacked)
     assert J.shape == (3,)
+
+
+def test_checkpoints_keep_gamma_beta_and_statistics(tmp_path):
+    """save/load round-trip every field of the normalised layers (γ, β, mean, var)."""
+    opt = jaxnn.optimizers.adam(1e-3)
+    for net in (NET_BN, NET_LN):
+        params, x, _ = _problem(net, 8, jnp.float32)
+        params = network.population_statistics(net, params, x)
+        path = jaxnn.checkpoint.save(tmp_path / f"{net.norm}.safetensors", params,
+                                     opt.init(params), net=net, step=3)
+        back = jaxnn.checkpoint.load(path, net=net, opt_state_like=opt.init(params))
+        assert back.net == net and [type(p) for p in back.params] == [type(p) for p in params]
+        for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(params)):
+            np.testing.assert_array_equal(a, b)
