@@ -88,6 +88,19 @@ def test_an_npz_of_features_trains_and_evaluates_without_image_figures(tmp_path,
     assert "0 cat  accuracy" in out and "1 dog  accuracy" in out
     assert "no misclassified.png: the inputs are not images (input shape 5)" in out
     assert (figures / "confusion.png").is_file() and not (figures / "misclassified.png").exists()
+    # Other data: a warning, and the run's own confusion.png is left as it is.
+    assert main(["evaluate", str(run)]) == 0
+    own = (run / "confusion.png").read_bytes()
+    other = tmp_path / "other.npz"
+    np.savez(other, x_train=x[:90] * 2, y_train=y[:90], x_test=x[90:] * 2, y_test=y[90:])
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    captured = capsys.readouterr()
+    assert f"jaxnn evaluate: warning: the run was trained on --data {path}; these numbers " \
+        "are of the data given instead, not of the run's test set." in captured.err
+    assert f"no figures: {run} keeps its own confusion.png and misclassified.png, of the " \
+        "run's data. Fix: --out DIR for those of other." in captured.out
+    assert (run / "confusion.png").read_bytes() == own
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, capsys, monkeypatch):

@@ -13,6 +13,7 @@ The data is the run's (config.json's ``--dataset``/``--data``) unless ``--datase
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 from jaxnn.cli import datasets, flags, rundir, user
 
@@ -147,6 +148,7 @@ def run(args) -> int:
         ckpt = user.load_checkpoint(path, beside, "evaluate")
     check_config(path, ckpt.net, beside)
     config = _run_config(path, ckpt)
+    other = _other_data(args, config)
     _data_flags(args, config)
     out = _out_folder(args, path)
     with jax.enable_x64(ckpt.params[0].W.dtype == np.float64):
@@ -173,8 +175,30 @@ def run(args) -> int:
     print(f"{path}: epoch {ckpt.step}, test accuracy {result['accuracy']:.4f}, test cost "
           f"{result['cost']:.4f} on {flags.plural(len(y), 'example')} of {tt.name}")
     _per_class(matrix, classes)
+    if other and args.out is None and out is not None:
+        print(f"no figures: {out} keeps its own {rundir.CONFUSION} and "
+              f"{rundir.MISCLASSIFIED}, of the run's data. Fix: --out DIR for those of "
+              f"{tt.name}.")
+        return 0
     _figures(args, out, matrix, classes, tt, y, predicted, probabilities, shape)
     return 0
+
+
+def _other_data(args, config: dict) -> bool:
+    """Whether ``--dataset``/``--data`` name other data than the run was trained on (a
+    warning says so: the numbers are of that data, not the run's test set)."""
+    saved = config.get("flags", {}) if isinstance(config.get("flags"), dict) else {}
+    given = (args.dataset, args.data)
+    if given == (None, None) or not saved:
+        return False
+    trained = (saved.get("dataset"), saved.get("data"))
+    if given == trained or (args.data is None and args.dataset == trained[0]):
+        return False
+    shown = " ".join(f"--{k} {v}" for k, v in zip(("dataset", "data"), trained, strict=True)
+                     if v is not None) or "its default data"
+    warnings.warn(f"the run was trained on {shown}; these numbers are of the data given "
+                  "instead, not of the run's test set.", stacklevel=2)
+    return True
 
 
 def _scores(net, params, x):

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_compile_cache:
         jaxnn.compile_cache.enable()
     with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)  # each time, even twice in a process
         warnings.showwarning = _one_line(args.command)
         return _run(args, dests)
 
