@@ -155,7 +155,8 @@ def finite_difference_bytes(net: Network, m: int, dtype, batch: int) -> int:
             + 2 * param_bytes(net, dtype))
 
 
-def check(what, needed: int, limit_bytes=None, fix: str | None = None) -> None:
+def check(what, needed: int, limit_bytes=None, fix: str | None = None,
+          keyword: bool = True) -> None:
     """Raise ValueError when ``needed`` bytes exceed the limit (:func:`limit`).
 
     Args:
@@ -165,6 +166,8 @@ def check(what, needed: int, limit_bytes=None, fix: str | None = None) -> None:
       needed: the estimate, in bytes.
       limit_bytes: the ``memory_limit`` argument of the call, or ``None``.
       fix: what to do instead (the limit's override is always added).
+      keyword: whether the call takes ``memory_limit=`` (the override names it only then;
+        ``fit`` and ``fit_many`` read the environment's limit alone).
     """
     if needed <= 0:
         return
@@ -173,7 +176,8 @@ def check(what, needed: int, limit_bytes=None, fix: str | None = None) -> None:
         return
     what = what() if callable(what) else what
     override = ("pass a larger memory_limit" if how == "memory_limit" else
-                f"if it does fit, raise the limit: {ENV}=64G (say) or memory_limit=<bytes>")
+                f"if it does fit, raise the limit: {ENV}=64G (say)"
+                + (" or memory_limit=<bytes>" if keyword else ""))
     fix = f"{fix.rstrip('.')}; or, {override}" if fix else override
     raise ValueError(f"{what} would take about {format_bytes(needed)}; the memory limit is "
                      f"{format_bytes(allowed)} ({how}). Fix: {fix}.")

@@ -178,3 +178,70 @@ def test_a_new_optimizer_declares_its_moments(monkeypatch):
     assert "negative second moments (in opt_state.square_sum" in loop._bad_state(state)
     monkeypatch.delitem(algorithms._BY_STATE, AdagradState)
     assert loop._bad_state(state) is None
+
+
+@pytest.mark.parametrize("hyperparams, opt, match", [
+    ({"learning_rate": 0.1}, lambda learning_rate: optimizers.sgd(learning_rate),
+     r"hyperparams\['learning_rate'\] must be 2 values.*got shape \(\) \(0.1, one value\)"
+     r".*Fix: give 2 values, e.g. \[0.1\] \* 2"),
+    ({"lr": [0.1, 0.2]}, lambda learning_rate: optimizers.sgd(learning_rate),
+     r"opt must be a function taking the hyperparams it is given, opt\(lr\).*unexpected "
+     r"keyword argument 'lr'"),
+    ({"learning_rate": [0.1, 0.2]},
+     lambda learning_rate: optimizers.sgd(learning_rate if learning_rate > 0.15 else 0.1),
+     r"opt must be a function of the hyperparams made of jnp operations.*"
+     r"TracerBoolConversionError.*no Python `if`"),
+], ids=["scalar", "unknown-name", "python-if"])
+def test_fit_many_hyperparameter_mistakes_are_one_clear_line(hyperparams, opt, match):
+    keys = jax.random.split(jax.random.key(0), 2)
+    params = jax.vmap(jaxnn.init_params, (0, None))(keys, NET)
+    with pytest.raises((TypeError, ValueError), match=match):
+        train.fit_many(NET, params, opt, (X, Y), epochs=1, batch_size=8, keys=keys,
+                       hyperparams=hyperparams)
+
+
+def test_fit_many_memory_message_names_no_argument_it_lacks(monkeypatch):
+    monkeypatch.setenv("JAXNN_MEMORY_LIMIT", "1K")
+    keys = jax.random.split(jax.random.key(0), 2)
+    params = jax.vmap(jaxnn.init_params, (0, None))(keys, NET)
+    with pytest.raises(ValueError, match="JAXNN_MEMORY_LIMIT=64G") as info:
+        train.fit_many(NET, params, optimizers.sgd(0.1), (X, Y), epochs=1, batch_size=8,
+                       keys=keys)
+    assert "memory_limit=" not in str(info.value)
+
+
+def test_epoch_records_carry_each_layers_learning_speed():
+    """``layer_grad_norms``: the mean over the epoch's steps of ‖∂J/∂W^l‖; with one step
+    per epoch (batch = the whole set) it is BP4's gradient at the initial parameters."""
+    net = jaxnn.mlp((6, 5, 4, 3), hidden="sigmoid", output="softmax", cost="cross_entropy",
+                    l2=0.1)
+    params = jaxnn.init_params(jax.random.key(0), net)
+    result = train.fit(net, params, optimizers.sgd(0.1), (X, Y), epochs=1, batch_size=len(X),
+                       key=jax.random.key(0))
+    _, grads = jaxnn.backprop.value_and_grad(net, params, X, Y)
+    want = [float(jnp.linalg.norm(g.W)) for g in grads]
+    np.testing.assert_allclose(result.history[0]["layer_grad_norms"], want, rtol=1e-5)
+    keys = jax.random.split(jax.random.key(0), 2)
+    many = train.fit_many(net, jax.vmap(jaxnn.init_params, (0, None))(keys, net),
+                          optimizers.sgd(0.1), (X, Y), epochs=2, batch_size=8, keys=keys)
+    assert all(len(h["layer_grad_norms"]) == 3 for run in many.histories for h in run)
+
+
+def test_batch_norm_is_evaluated_with_population_statistics():
+    """After each epoch the batch-norm statistics are those of the training set under the
+    epoch's final parameters, so one example's prediction is the same alone or in a batch,
+    and the epoch's validation metrics equal jaxnn.accuracy / jaxnn.cost of evaluation."""
+    net = jaxnn.mlp((6, 5, 5, 3), hidden="tanh", output="softmax", cost="cross_entropy",
+                    norm="batch")
+    params = jaxnn.init_params(jax.random.key(0), net)
+    result = train.fit(net, params, optimizers.adam(1e-2), (X, Y), epochs=2, batch_size=8,
+                       key=jax.random.key(0), validation=(X[:10], Y[:10]))
+    trained = result.params
+    assert float(jnp.max(jnp.abs(trained[0].mean))) > 0  # statistics were written
+    alone = jnp.stack([jaxnn.forward(net, trained, X[i]) for i in range(3)])
+    np.testing.assert_allclose(alone, jaxnn.forward(net, trained, X[:3]), atol=1e-5)
+    assert result.history[-1]["val_accuracy"] == pytest.approx(
+        float(jaxnn.accuracy(net, trained, X[:10], Y[:10])))
+    with pytest.raises(ValueError, match="one device for a network with batch norm"):
+        train.fit(net, params, optimizers.sgd(0.1), (X, Y), epochs=1, batch_size=8,
+                  key=jax.random.key(0), devices=1)

@@ -92,7 +92,19 @@ def minibatch_step(net: Network, opt, gradient, params, opt_state, x, y, reduce=
     if reduce is not None:
         correct, bad_rate, bad_label = reduce(correct), reduce(bad_rate), reduce(bad_label)
     faults = jnp.where(bad_rate > 0, RATE_FAULT, 0) | jnp.where(bad_label > 0, LABEL_FAULT, 0)
-    return params, opt_state, (J, optim.global_norm(grads), correct, faults)
+    norm, layer_norms = grad_norms(grads)
+    return params, opt_state, (J, norm, correct, faults, layer_norms)
+
+
+def grad_norms(grads: Params) -> tuple[Array, Array]:
+    """‖∇J‖ over every parameter (:func:`jaxnn.optimizers.global_norm`'s sum, in its order)
+    and ``(L,)`` the per-layer ‖∂J/∂W^l‖_F from the same sums of squares: Nielsen's speed
+    of learning of each layer, a by-product of BP4."""
+    dtype = jnp.result_type(jnp.float32, *(jnp.promote_types(g.dtype, jnp.float32)
+                                           for g in jax.tree.leaves(grads)))
+    squares = [[jnp.sum(jnp.square(g.astype(dtype))) for g in layer] for layer in grads]
+    norm = jnp.sqrt(sum((s for layer in squares for s in layer), jnp.zeros((), dtype)))
+    return norm, jnp.sqrt(jnp.stack([layer[0] for layer in squares]))  # W is field 0
 
 
 RATE_FAULT, LABEL_FAULT = 1, 2  # bits of a step's fault flags
@@ -158,7 +170,8 @@ def check_memory(plan, x, x_val, runs: int = 1, who: str = "fit") -> None:
                  f"evaluation of {rows} rows at once through a "
                  f"{'-'.join(map(str, net.sizes))} network",
                  runs * (step + memory.activation_bytes(net, rows, x.dtype)), None,
-                 f"a smaller batch_size or network{', or fewer runs per call' if runs > 1 else ''}")
+                 f"a smaller batch_size or network{', or fewer runs per call' if runs > 1 else ''}",
+                 keyword=False)
 
 
 def check_start_rate(opt_state) -> None:
@@ -201,14 +214,17 @@ def shuffle(key, n: int) -> Array:
 
 
 def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state,
-                  faults=None) -> dict:
+                  faults=None, layer_norms=None) -> dict:
     """Per-epoch means of the minibatch metrics, whether everything stayed finite, and
     (from the steps' ``faults``) the first step (1-based; 0: none) whose learning rate was
     negative or not finite (``rate_fault_step``) and whose labels were out of range
-    (``label_fault_step``)."""
+    (``label_fault_step``). ``layer_grad_norms``: ``(L,)``, the mean over the steps of
+    ‖∂J/∂W^l‖ (``layer_norms``: ``(steps, L)``)."""
     metrics = {} if faults is None else {
         "rate_fault_step": _first(faults & RATE_FAULT), "label_fault_step":
         _first(faults & LABEL_FAULT)}
+    if layer_norms is not None:
+        metrics["layer_grad_norms"] = jnp.mean(layer_norms, axis=0)
     return metrics | {
         "train_cost": jnp.mean(Js),
         "train_accuracy": jnp.sum(correct) / num_examples_used,
@@ -223,6 +239,12 @@ def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state,
 
 
 FAULT_METRICS = ("rate_fault_step", "label_fault_step")
+
+
+def host_value(value):
+    """One metric of an epoch's record: a float, or a list of floats (``layer_grad_norms``)."""
+    value = np.asarray(value)
+    return float(value) if value.ndim == 0 else [float(v) for v in value]
 
 
 def raise_on_faults(metrics: dict, epoch: int) -> None:
@@ -263,7 +285,7 @@ def evaluate_in_chunks(net: Network, params: Params, x: Array, y: Array, l2=None
         xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
         m = xb.shape[0]
         targets = inputs.as_targets(net.n_out, yb, x.dtype)
-        zs, acts = forward_layers(net, params, xb)
+        zs, acts = forward_layers(net, params, xb, training=False)  # batch norm: population
         total_cost += m * cost_from_pass(data_only, params, zs, acts, targets)
         correct += jnp.sum(predict_from_output(net, acts[-1]) == labels_of(net, yb))
     cost = total_cost / n

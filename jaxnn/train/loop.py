@@ -186,7 +186,8 @@ def run(job: plan.FitJob, net: Network, progress: bool = False) -> FitResult:
                 history,
             )
         params, opt_state = new_params, new_state
-        record = {"epoch": e + 1, **{k: float(v) for k, v in metrics.items()}, "seconds": seconds}
+        record = {"epoch": e + 1, **{k: core.host_value(v) for k, v in metrics.items()},
+                  "seconds": seconds}
         history.append(record)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix({k: f"{record[k]:.4f}" for k in ("train_cost", "val_accuracy")

@@ -107,7 +107,10 @@ def _check_hyperparams(hyperparams, K: int) -> dict[str, np.ndarray]:
         if values.shape != (K,):
             raise ValueError(_checks.message(
                 f"hyperparams[{name!r}]", f"{K} values, one per run (K = {K} keys)",
-                f"shape {values.shape}", f"give {K} values, or use {len(values)} keys"))
+                f"shape {values.shape}" + (f" ({values.item()!r}, one value)" if values.ndim == 0
+                                           else ""),
+                f"give {K} values" + (f", or use {len(values)} keys" if values.ndim == 1
+                                      else f", e.g. [{_checks.short(values.tolist(), 20)}] * {K}")))
         if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.bool_):
             raise _checks.type_error(f"hyperparams[{name!r}]", "numbers", values.tolist())
         out[name] = values
@@ -147,7 +150,16 @@ def _optimizer_kind(opt, hyper: dict[str, np.ndarray], K: int, dtype):
         return kind, jax.tree.map(lambda v: np.broadcast_to(v, (K,)), values)
     kinds = set()
     for k in range(K):
-        built = opt(**{name: float(hyper[name][k]) for name in opt_names})
+        try:
+            built = opt(**{name: float(hyper[name][k]) for name in opt_names})
+        except TypeError as e:
+            if "keyword argument" not in str(e) and "positional argument" not in str(e):
+                raise
+            raise TypeError(_checks.message(
+                "opt", f"a function taking the hyperparams it is given, opt("
+                f"{', '.join(opt_names)}) -> Optimizer", f"{_checks.describe(opt)}: {e}",
+                f"opt=lambda {', '.join(opt_names)}: jaxnn.optimizers.adam(...), or drop the "
+                "names it does not take from hyperparams")) from None
         built = steps.check_opt(built)
         kinds.add(type(built.init(jnp.zeros((1,), jnp.float32))).__name__)
     if len(kinds) > 1:
@@ -227,12 +239,23 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         opt_values,
         _in_dtype("l2", l2s, dtype) if l2s is not None else np.broadcast_to(single.l2, (K,)),
         np.broadcast_to(single.keep, (K,)))
-    opt_state = plan.init_state(opt_kind, runs=True)(opt_values, params)
-    core.check_start_rate(opt_state)
-    if shared:  # keys[0], unbatched: one minibatch order for all runs
-        keys = keys[0]
-    compiled, compile_seconds = plan.compiled_epoch(
-        the_plan, (params, opt_state, hyper_values, x, y, keys, 0, x_val, y_val))
+    try:
+        opt_state = plan.init_state(opt_kind, runs=True)(opt_values, params)
+        core.check_start_rate(opt_state)
+        if shared:  # keys[0], unbatched: one minibatch order for all runs
+            keys = keys[0]
+        compiled, compile_seconds = plan.compiled_epoch(
+            the_plan, (params, opt_state, hyper_values, x, y, keys, 0, x_val, y_val))
+    except (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
+            jax.errors.TracerIntegerConversionError) as e:
+        if not isinstance(opt_kind, plan.OptimizerFunction):
+            raise
+        raise TypeError(_checks.message(
+            "opt", "a function of the hyperparams made of jnp operations: each run's values "
+            "are traced arrays inside the compiled program", f"{_checks.describe(opt)}, "
+            f"which reads a value in Python ({type(e).__name__})",
+            "no Python `if`/`int()`/`float()` on the values; use jnp.where, or sweep "
+            "that setting in separate fit_many calls")) from None
     return _loop(compiled, params, opt_state, keys, hyper_values, (x, y, x_val, y_val),
                  K=K, epochs=epochs, patience=patience, progress=progress,
                  compile_seconds=compile_seconds, on_epoch=on_epoch)
@@ -278,7 +301,8 @@ def _loop(compiled, params, opt_state, keys, values, data, *, K, epochs, patienc
         opt_state = _select(keep, new_state, opt_state)
         improved = np.zeros(K, bool)
         for k in np.flatnonzero(active):
-            record = {"epoch": e + 1, **{name: float(v[k]) for name, v in metrics.items()},
+            record = {"epoch": e + 1,
+                      **{name: core.host_value(v[k]) for name, v in metrics.items()},
                       "seconds": seconds}
             histories[k].append(record)
             if patience is None:

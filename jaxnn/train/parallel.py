@@ -275,12 +275,12 @@ def epoch_program(net: Network, opt, *, batch_size: int, num_examples: int, mesh
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
-        (params, opt_state), (Js, norms, correct, faults) = sharded(
+        (params, opt_state), (Js, norms, correct, faults, layer_norms) = sharded(
             params, opt_state, x, y,
             (order.reshape(num_batches, batch_size), core.step_keys(net, key, num_batches)),
         )
         metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size,
-                                     params, opt_state, faults)
+                                     params, opt_state, faults, layer_norms)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val, l2=l2

@@ -285,8 +285,15 @@ def for_fit(net, params, opt, train, *, epochs, batch_size, key, grad, validatio
         if grad != "manual":
             raise ValueError(
                 f"DP-SGD uses the hand-written per-example gradients; got {grad=}.")
+        privacy.check_network(net)
     mesh = None
     if devices is not None:
+        if net.norm == "batch":
+            raise ValueError(_checks.message(
+                "devices", "one device for a network with batch norm (data-parallel "
+                "training would normalise each device's share of the batch by its own "
+                "statistics, so the model would change with the number of devices)",
+                f"devices={devices!r}", "drop devices=, or use norm='layer'"))
         mesh = devices if isinstance(devices, jax.sharding.Mesh) else parallel.data_mesh(devices)
         parallel.check_mesh(mesh, batch_size, grad)
     dtype = params[0].W.dtype

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jaxnn import _checks
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, check_net
-from jaxnn.network import dropout_masks
+from jaxnn.network import dropout_masks, population_statistics
 from jaxnn.train import core
 
 
@@ -63,7 +63,7 @@ def make_step(net: Network, opt, grad: str = "manual"):
                 f"{net.dropout:g}) while training", "None",
                 "step(params, opt_state, x, y, key) with a fresh key per step"))
         masks = dropout_masks(net, key, x.shape[0], x.dtype)
-        params, opt_state, (J, norm, correct, _) = core.minibatch_step(
+        params, opt_state, (J, norm, correct, _, _) = core.minibatch_step(
             net, opt, gradient, params, opt_state, x, y, masks=masks
         )
         metrics = {"cost": J, "grad_norm": norm, "accuracy": correct / x.shape[0]}
@@ -162,13 +162,17 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
             ys_ = jnp.take(y, idx, axis=0).reshape(per_gather, batch_size, *y.shape[1:])
             return jax.lax.scan(body, carry, (xs_, ys_, k, kd))
 
-        (params, opt_state), (Js, norms, correct, faults) = jax.lax.scan(
+        (params, opt_state), (Js, norms, correct, faults, layer_norms) = jax.lax.scan(
             gathered, (params, opt_state), (chunks, noise_keys, drop_keys)
         )
         Js, norms, correct, faults = (a.reshape(num_batches)
                                       for a in (Js, norms, correct, faults))
+        layer_norms = layer_norms.reshape(num_batches, -1)
+        # Batch norm: the population statistics of the epoch's final parameters, in one
+        # pass over the training set, for evaluation (identity without batch norm).
+        params = population_statistics(net, params, x)
         metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size, params,
-                                     opt_state, faults)
+                                     opt_state, faults, layer_norms)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val, l2=l2)
