@@ -37,7 +37,7 @@ from jaxnn._checks import describe
 from jaxnn.checkpoint import safetensors_io, schema
 from jaxnn.checkpoint.safetensors_io import MAX_HEADER_BYTES, bad
 from jaxnn.checkpoint.schema import FORMAT, MAX_METADATA_BYTES
-from jaxnn.network import Layer, Network, Params
+from jaxnn.network import Network, Params
 
 __all__ = ["FORMAT", "MAX_HEADER_BYTES", "MAX_METADATA_BYTES", "Checkpoint", "exists", "load",
            "save"]
@@ -47,7 +47,7 @@ class Checkpoint(NamedTuple):
     """What :func:`load` returns."""
 
     net: Network  # the architecture the parameters belong to
-    params: Params  # tuple of Layer(W: (n_l, n_{l−1}), b: (n_l,)), jax arrays
+    params: Params  # tuple of Layer(W: (n_l, n_{l−1}), b: (n_l,)) (NormLayer, … with norm)
     opt_state: Any  # like opt_state_like; else the tuple of saved leaves; None if none saved
     step: int  # the training step passed to save
     metadata: dict[str, Any]  # the user's JSON metadata ({} if none)
@@ -199,8 +199,9 @@ def load(
     schema.check_opt_state_values(arrays, saved, names, path)
 
     params = tuple(
-        Layer(jnp.asarray(arrays[f"params.{l}.W"]), jnp.asarray(arrays[f"params.{l}.b"]))
-        for l in range(1, saved.net.num_layers + 1)
+        kind(*(jnp.asarray(arrays[f"params.{l}.{field}"]) for field, _ in fields))
+        for l, (kind, fields) in enumerate(
+            zip(saved.net.layer_types(), saved.net.param_shapes()), start=1)
     )
     leaves = [jnp.asarray(arrays[f"opt_state.{i}"]) for i in range(saved.n_leaves)]
     if treedef is not None:

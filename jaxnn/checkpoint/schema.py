@@ -126,13 +126,16 @@ def param_tensors(net: Network, params) -> list[tuple[str, np.ndarray]]:
             "Fix: save the params that belong to net."
         )
     tensors = []
-    for l, (layer, shapes) in enumerate(zip(params, net.shapes()), start=1):
-        if not isinstance(layer, tuple) or len(layer) != 2:
+    layers = zip(params, net.layer_types(), net.param_shapes())  # W, b (γ, β, … with norm)
+    for l, (layer, kind, fields) in enumerate(layers, start=1):
+        if not isinstance(layer, tuple) or len(layer) != len(fields):
             raise TypeError(
-                f"layer {l}: expected Layer(W, b); got {type(layer).__name__}. "
-                "Fix: params = tuple(jaxnn.Layer(W, b) for each layer)."
+                f"layer {l}: expected {kind.__name__}({', '.join(f for f, _ in fields)}); got "
+                f"{type(layer).__name__}. Fix: params = "
+                + ("tuple(jaxnn.Layer(W, b) for each layer)." if len(fields) == 2
+                   else "jaxnn.init_params(key, net).")
             )
-        for field, value, expected in zip(("W", "b"), layer, shapes):
+        for (field, expected), value in zip(fields, layer):
             if tuple(np.shape(value)) != expected:
                 raise ValueError(
                     f"layer {l}: {field} has shape {tuple(np.shape(value))}; the network "
@@ -322,8 +325,8 @@ def check_tensor_names(entries: dict[str, Entry], net: Network, n_leaves: int,
     """Every ``params.{l}.W/b`` with the network's shapes, every ``opt_state.{i}``, no
     more; their names in that order."""
     expected = []
-    for l, shapes in enumerate(net.shapes(), start=1):
-        for field, shape in zip(("W", "b"), shapes):
+    for l, fields in enumerate(net.param_shapes(), start=1):
+        for field, shape in fields:  # W, b (γ, β, … with norm)
             name = f"params.{l}.{field}"
             expected.append(name)
             if name not in entries:
