@@ -848,6 +848,11 @@ CASES = {
     "cli-train-activation": cli("train", "--hidden", "sigmoidd"),
     "cli-train-cost": cli("train", "--cost", "mse"),
     "cli-train-output-cost": cli("train", "--output", "tanh", "--cost", "binary_cross_entropy"),
+    "cli-train-data-fifo": cli("train", "--data", "{fifo}"),
+    "cli-train-dataset-fifo": cli("train", "--dataset", "fashion-mnist", "--data", "{fifo}"),
+    "cli-resume-checkpoint-dir": lambda c: (
+        (c.tmp / "rr" / "checkpoint.safetensors").mkdir(parents=True, exist_ok=True)
+        or cli("train", "--resume", "--out", "{tmp}/rr")(c)),
     "cli-train-init": cli("train", "--init", "xavier"),
     "cli-train-init-prefix": cli("train", "--init", "he"),
     "cli-train-flag-typo": cli("train", "--epocs", "3"),

@@ -23,7 +23,11 @@ ARCHITECTURE = ("sizes", "hidden", "output", "cost", "l2", "dropout")
 def no_checkpoint(out: Path) -> str:
     """The message for ``--resume`` into a folder without a checkpoint."""
     text = f"--resume: no checkpoint at {out / rundir.CHECKPOINT}."
-    if rundir.holds_sweep(out):
+    if (out / rundir.CHECKPOINT).exists():
+        text += (" That path is a directory (or another thing that is not a file); a "
+                 "checkpoint is a file that jaxnn train writes. Fix: move it aside, or choose "
+                 "the run directory that holds the checkpoint as --out.")
+    elif rundir.holds_sweep(out):
         text += (" It holds a jaxnn sweep, which has no checkpoints to resume. Fix: choose "
                  "a training run's folder as --out.")
     elif rundir.holds_run(out):

@@ -82,9 +82,10 @@ def _folder(fn: str, path) -> Path:
         raise _checks.type_error(f"path of {fn}", "a folder path (str or os.PathLike) or None",
                                  path)
     folder = Path(path)
-    if folder.is_file():
+    if folder.exists() and not folder.is_dir():
+        what = "a file" if folder.is_file() else "not a folder (a FIFO, a socket or a device)"
         raise ValueError(
-            f"{fn}: {str(folder)!r} is a file; expected the folder that holds the four "
+            f"{fn}: {str(folder)!r} is {what}; expected the folder that holds the four "
             f"MNIST IDX files ({', '.join(MNIST_FILES)}). Fix: pass its parent folder, "
             f"{str(folder.parent)!r}, or read one file with read_idx."
         )

@@ -71,6 +71,10 @@ def load(source: str | os.PathLike = "mnist", path: str | os.PathLike | None = N
             f"name ({', '.join(DATASETS)}), a folder or an .npz file. Fix: for a single IDX "
             "file use read_idx; for the dataset, pass its folder.")
     text = os.fspath(source)
+    if where.exists():  # open() would wait forever on a FIFO
+        raise ValueError(
+            f"{text}: not a regular file or a folder (a FIFO, a socket or a device); expected "
+            "a folder of IDX files or an .npz file. Fix: save the data to a file first.")
     if isinstance(source, os.PathLike) or os.sep in text or "/" in text or where.suffix:
         raise FileNotFoundError(
             f"{text}: no such file or folder; expected a dataset name "
