@@ -184,3 +184,28 @@ def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
     assert main(["verify", "--sizes", "2,2"]) == 0
     assert capsys.readouterr().err == ""  # no "Broken pipe", no traceback
+
+
+def test_an_interrupted_command_ends_the_process_at_once(monkeypatch, capsys):
+    """`jaxnn …` stopped by a signal exits with os._exit after its message: tearing the
+    interpreter down under XLA's compiler threads (Ctrl-C while compiling) could crash.
+    A call from Python gets the status back instead."""
+    import importlib
+    import signal
+    import sys
+
+    from jaxnn.cli import interrupt, main, verify
+
+    main_module = importlib.import_module("jaxnn.cli.main")
+
+    def stopped(args):
+        raise interrupt.Interrupted(signal.SIGINT, "interrupted while compiling")
+
+    exits = []
+    monkeypatch.setattr(verify, "run", stopped)
+    monkeypatch.setattr(main_module.os, "_exit", exits.append)
+    monkeypatch.setattr(sys, "argv", ["jaxnn", "verify"])
+    assert main(["verify"]) == 130 and exits == []
+    main()
+    assert exits == [130]
+    assert capsys.readouterr().err.splitlines() == ["jaxnn verify: interrupted while compiling"] * 2

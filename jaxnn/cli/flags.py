@@ -91,9 +91,10 @@ def choose(args, dest: str, names, what: str) -> str:
     raise ValueError(text)
 
 
-def check_options(argv: list[str], parsers: dict[str, Parser]) -> None:
+def check_options(argv: list[str], parsers: dict[str, Parser], top: Parser) -> None:
     """An option the subcommand does not have (``--epoch``) is an error that suggests the
-    nearest it has (``--epochs``), before argparse's bare "unrecognized arguments"."""
+    nearest it has (``--epochs``), before argparse's bare "unrecognized arguments"; one of
+    ``top``'s (``--no-compile-cache``) after the command says where it goes."""
     command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
     if command is None or argv[command] not in parsers:
         return
@@ -104,6 +105,9 @@ def check_options(argv: list[str], parsers: dict[str, Parser]) -> None:
         name = token.split("=", 1)[0]
         if not name.startswith("--") or parser.is_option(name):
             continue
+        if top.is_option(name):
+            parser.error(f"{name} is an option of jaxnn itself; it goes before the command. "
+                         f"Fix: jaxnn {name} {argv[command]} …")
         near = suggest(name, sorted(o for o in parser.option_strings if o.startswith("--")))
         parser.error(f"unrecognized argument {name}" + (
             f"; did you mean {' or '.join(near[:3])}?" if near else

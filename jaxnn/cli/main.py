@@ -44,9 +44,10 @@ def build_parser() -> tuple[flags.Parser, dict[str, flags.Parser]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``jaxnn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    whole_process = argv is None  # `jaxnn …` itself, not a call from Python
     argv = sys.argv[1:] if argv is None else list(argv)
     parser, subparsers = build_parser()
-    flags.check_options(flags.join_dash_values(argv, subparsers), subparsers)
+    flags.check_options(flags.join_dash_values(argv, subparsers), subparsers, parser)
     args = parser.parse_args(flags.join_dash_values(argv, subparsers))
     args.given = flags.given(build_parser, argv, args)
     args.argv = argv
@@ -56,7 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)  # each time, even twice in a process
         warnings.showwarning = _one_line(args.command)
-        return _run(args, dests)
+        status = _run(args, dests)
+    if whole_process and status in INTERRUPTED:
+        _exit_now(status)
+    return status
+
+
+# The exit statuses of a run stopped by SIGINT (Ctrl-C) or SIGTERM.
+INTERRUPTED = (130, 143)
+
+
+def _exit_now(status: int) -> None:
+    """End the process at once, its output flushed: a signal that came while XLA was
+    compiling leaves compiler threads behind, and tearing the interpreter down under
+    them can crash (a segmentation fault after the message). Every file the run keeps
+    is already on disk."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def _one_line(command: str):
