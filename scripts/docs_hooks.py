@@ -395,7 +395,6 @@ GENERATORS = {
     "benchmark": _results_block("render_benchmark"),
     "sweep-benchmark": _results_block("render_sweep_benchmark"),
     "step-ratio": _results_block("render_step_ratio"),
-    "experiments-table": _results_block("render_experiments"),
     "report": gen_report,
     "equation-code": gen_equation_code,
 }
