@@ -67,9 +67,23 @@ def check_network(net: Network) -> Network:
 
 def clip_per_example(per_example: Params, clip_norm: float) -> tuple[Params, jax.Array]:
     """ḡ_i = g_i · min(1, C / ‖g_i‖). Returns the clipped pytree (leading axis m) and the
-    norms ‖g_i‖, shape ``(m,)``."""
+    norms ‖g_i‖, shape ``(m,)``.
+
+    ``per_example``: a pytree of arrays, each with the leading axis of the m examples
+    (:func:`jaxnn.backprop.per_example_grads`); TypeError or ValueError saying so for
+    anything else (a list of numbers, arrays whose first axes differ)."""
     leaves = jax.tree.leaves(per_example)
+    fix = "pass per-example gradients, e.g. backprop.per_example_grads(net, params, x, y)"
+    if not leaves or not all(hasattr(g, "shape") and len(g.shape) >= 1 for g in leaves):
+        raise _checks.type_error(
+            "per_example", "a pytree of arrays with a leading axis of m examples",
+            per_example, fix)
     m = leaves[0].shape[0]
+    if any(g.shape[0] != m for g in leaves):
+        raise _checks.value_error(
+            "every leaf of per_example", f"of leading axis m = {m} (one row per example)",
+            f"leading axes {sorted({g.shape[0] for g in leaves})}", fix)
+    clip_norm = _checks.real("clip_norm", clip_norm, minimum=0.0, fix="e.g. clip_norm=1.0")
     norms = jnp.sqrt(sum(jnp.sum(jnp.reshape(g, (m, -1)) ** 2, axis=1) for g in leaves))
     scale = jnp.minimum(1.0, clip_norm / jnp.maximum(norms, jnp.finfo(norms.dtype).tiny))
     clipped = jax.tree.map(lambda g: g * scale.reshape((m,) + (1,) * (g.ndim - 1)), per_example)

@@ -812,6 +812,7 @@ CASES = {
     "dp-clip-zero": lambda c: privacy.dp_sgd(0.0, 1.0),
     "dp-noise-negative": lambda c: privacy.dp_sgd(1.0, -1.0),
     "dp-noise-str": lambda c: privacy.dp_sgd(1.0, "1.1"),
+    "dp-clip-list": lambda c: privacy.clip_per_example([[1.0, 2.0], [3.0, 4.0]], 1.0),
     "dp-direct": lambda c: privacy.DPSGD(-1.0, 1.1),
     # Parallel.
     "par-devices-zero": lambda c: parallel.data_mesh(0),
