@@ -29,17 +29,26 @@ from jaxnn import (  # noqa: E402  (the version first: submodules may read it)
     initializers,
     inputs,
     network,
+    normalization,
     optimizers,
     privacy,
     schedules,
     train,
     user_components,
 )
-from jaxnn.architecture import Layer, Network, mlp, num_params  # noqa: E402
+from jaxnn.architecture import (  # noqa: E402
+    BatchNormLayer,
+    Layer,
+    Network,
+    NormLayer,
+    mlp,
+    num_params,
+)
 from jaxnn.initializers import SCHEMES, init_params  # noqa: E402
 from jaxnn.network import accuracy, cost, forward, predict  # noqa: E402
 
 __all__ = [
+    "BatchNormLayer",
     "Layer",
     "Network",
     "SCHEMES",
@@ -61,6 +70,8 @@ __all__ = [
     "mlp",
     "num_params",
     "network",
+    "NormLayer",
+    "normalization",
     "optimizers",
     "predict",
     "privacy",
