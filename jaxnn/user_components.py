@@ -11,9 +11,18 @@ and the derivative written by hand, and passes the object wherever a name is acc
 
 The network stores the object itself (so a later component of the same name can never
 be confused with it under ``jit``), and ``custom`` also enters it in a per-process table
-of user components, by name, so that a checkpoint, which records the name (and
-``module:attribute`` where the object is a module's attribute), can be loaded again once
-the module that defines it has been imported.
+of user components, by name, so that a checkpoint can be loaded again once the module
+that defines it has been imported.
+
+**Identity.** A checkpoint records a user component by its name, its
+``module:attribute`` (where the object is a module's attribute) and its fingerprint: its
+values and derivatives on a fixed probe (:func:`fingerprint`). Loading resolves the
+recorded import path first, then the table (only a component of that module), and
+refuses one whose fingerprint differs (:class:`ComponentChanged`: the module was edited
+after training). User names are a namespace of their own: a user component may share a
+built-in's name, so a later built-in of that name breaks no user code and no record. A
+module building a component of a name another module already used replaces nothing;
+looking that name up in the table is then refused, never guessed (:class:`Clash`).
 
 This module holds what :mod:`jaxnn.activations` and :mod:`jaxnn.costs` share about user
 components (name and function checks, the checkpoint record and its inverse, loading

@@ -18,8 +18,9 @@ modules hold the parts:
   new one, never a torn file; a full disk leaves the old one and says which file) and the
   checks of the header against the file's real size before any tensor is read;
 * :mod:`~jaxnn.checkpoint.schema`: what jaxnn puts in it (tensor names, metadata keys,
-  the sha256 checksum of the tensors) and the checks against the network and the
-  optimizer-state template.
+  the sha256 checksums of the tensors and of the header's network, optimizer-state and
+  step records, format "jaxnn-checkpoint/2"; the older format 1 is still read, with a
+  warning) and the checks against the network and the optimizer-state template.
 
 Every file that cannot be loaded raises a ValueError starting with its path.
 """
