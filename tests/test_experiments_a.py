@@ -41,20 +41,47 @@ SEEDS_MD_EXACT = {
 }
 
 
+def _check_figures(record, folder):
+    assert record["figures"], "every experiment draws at least one figure"
+    for fig in record["figures"]:
+        assert (folder / fig).stat().st_size > 10_000, fig
+    assert record["summary"]
+
+
 def _run(module, tmp_path):
     record = run_and_write(module.NAME, module.CLAIM, module.run, quick=True, seed=0,
                            out=tmp_path)
     on_disk = json.loads((tmp_path / f"{module.NAME}.json").read_text(encoding="utf-8"))
     assert on_disk["claim"] == record["claim"]
-    assert record["figures"], "every experiment draws at least one figure"
-    for fig in record["figures"]:
-        assert (tmp_path / fig).stat().st_size > 10_000, fig
-    assert record["summary"]
+    _check_figures(record, tmp_path)
     return record
 
 
-def test_worked_example(tmp_path):
-    record = _run(worked_example, tmp_path)
+# run_all runs two experiments once for the module: its report is checked below, and the
+# records it wrote are the ones test_worked_example and test_linear_collapse check (each
+# ran again on its own before; the runs are the same).
+RUN_ALL_ONLY = ("worked_example", "linear_collapse")
+
+
+@pytest.fixture(scope="module")
+def run_all_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run_all")
+    code = run_all.main(["--quick", "--only", ",".join(RUN_ALL_ONLY), "--out", str(out)])
+    return code, out
+
+
+def _written_by_run_all(module, run_all_out):
+    """The record run_all wrote for ``module``, as ``_run`` would have returned it."""
+    _, out = run_all_out
+    record = json.loads((out / f"{module.NAME}.json").read_text(encoding="utf-8"))
+    assert record["name"] == module.NAME and record["claim"]["statement"] == module.CLAIM
+    assert record["command"] == f"python -m experiments.{module.NAME} --quick"
+    _check_figures(record, out)
+    return record
+
+
+def test_worked_example(run_all_out):
+    record = _written_by_run_all(worked_example, run_all_out)
     assert record["claim"]["held"], record["summary"]
     rows = {r["quantity"]: r for r in record["results"]["table"]}
     assert set(rows) == set(SEEDS_MD_EXACT)
@@ -84,8 +111,8 @@ def test_steep_sigmoid_and_strips(tmp_path):
     ]
 
 
-def test_linear_collapse(tmp_path):
-    record = _run(linear_collapse, tmp_path)
+def test_linear_collapse(run_all_out):
+    record = _written_by_run_all(linear_collapse, run_all_out)
     r = record["results"]
     assert record["claim"]["held"], record["summary"]
     f32, f64 = r["collapse"]
@@ -172,17 +199,16 @@ def test_initialization(tmp_path):
     assert r["deep_relu"]["zeros"]["last_over_first_hidden_std"] is None  # all activations 0
 
 
-def test_run_all_writes_a_report(tmp_path):
-    code = run_all.main(["--quick", "--only", "worked_example,linear_collapse",
-                         "--out", str(tmp_path)])
+def test_run_all_writes_a_report(run_all_out):
+    code, out = run_all_out
     assert code == 0
-    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    report = (out / "report.md").read_text(encoding="utf-8")
     assert "## worked_example" in report and "## linear_collapse" in report
     assert "2 of 2 claims held" in report
     assert "![worked_example_table.png](worked_example_table.png)" in report
     assert "python -m experiments.run_all --quick" in report
-    assert (tmp_path / "worked_example.json").exists()
-    assert (tmp_path / "linear_collapse.json").exists()
+    assert (out / "worked_example.json").exists()
+    assert (out / "linear_collapse.json").exists()
 
 
 def test_run_all_rejects_an_unknown_name(capsys):
