@@ -181,7 +181,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync",
                   "--enable-logging=stderr", "--v=0", "--window-size=1280,1600",
-                  "--virtual-time-budget=5000"]
+                  "--virtual-time-budget=5000",
+                  # Offline, online or in CI alike: every host but the local server fails,
+                  # so a page that needs the network shows it (console, blank page).
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 
 
 def _browser() -> str | None:
@@ -255,6 +258,8 @@ def test_a_browser_renders_the_page(site, page, tmp_path):
     assert _not_blank(shot), f"the screenshot of {page or 'home'} is blank"
     assert not console, f"console messages on {page or 'home'}: {console}"
     assert not failures, f"failed requests on {page or 'home'}: {failures}"
+    external = re.findall(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="(https?://[^"]+)"', dom)
+    assert not external, f"{page or 'home'} loads from outside the site: {external}"
 
 
 def test_no_registry_list_is_typed_in_the_docs():
