@@ -22,14 +22,15 @@ in :mod:`jaxnn.backprop` is checked against.
 
 Two layers of functions live here:
 
-* the **raw** functions (:func:`forward_layers`, :func:`example_costs`, :func:`l2_term`,
-  :func:`cost_from_pass`, :func:`predict_from_output`, :func:`labels_of`) take arrays that
+* the **raw** functions (:func:`forward_layers`, :func:`population_statistics`,
+  :func:`example_costs`, :func:`l2_term`, :func:`cost_from_pass`,
+  :func:`predict_from_output`, :func:`labels_of`) take arrays that
   are already checked (``x`` in the parameters' dtype, float targets ``(m, n_L)``) and do
   no validation: they are what backprop, training and research code call inside ``jit``;
 * the **public** functions (:func:`forward`, :func:`cost`, :func:`predict`,
-  :func:`accuracy`) check every argument first (:mod:`jaxnn.inputs`), and that the
-  activations of ``x`` fit in memory (:mod:`jaxnn.memory`, from the shapes alone), then
-  call them.
+  :func:`accuracy`, :func:`with_population_statistics`) check every argument first
+  (:mod:`jaxnn.inputs`), and that the activations of ``x`` fit in memory
+  (:mod:`jaxnn.memory`, from the shapes alone), then call them.
 
 The architecture (:class:`Network`, :class:`Layer`, :func:`mlp`) is defined in
 :mod:`jaxnn.architecture` and re-exported here.
