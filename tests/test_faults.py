@@ -15,6 +15,7 @@ import contextlib
 import gzip
 import io
 import json
+import re
 import time
 import tracemalloc
 from pathlib import Path
@@ -214,4 +215,6 @@ def test_nothing_in_the_package_runs_code_when_it_loads_a_file():
         text = source.read_text(encoding="utf-8")
         for banned in ("import marshal", "import shelve", "import dill", "import joblib",
                        "cloudpickle", "eval(", "exec(", "yaml.load(", "torch.load"):
-            assert banned not in text, f"{source.name}: {banned}"
+            # a call of that name, not a longer one (jax.ensure_compile_time_eval())
+            assert not re.search(rf"(?<!\w){re.escape(banned)}", text), \
+                f"{source.name}: {banned}"
