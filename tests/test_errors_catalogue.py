@@ -22,6 +22,7 @@ import resource
 import signal
 import traceback
 import types
+import zipfile
 from pathlib import Path
 
 import jax
@@ -344,6 +345,24 @@ def _with_files(files: dict, fn, c):
         (c.tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (c.tmp / name).write_text(text)
     return fn(c)
+
+
+def _huge_npz(c) -> Path:
+    """An .npz whose x_train header declares 4e12 × 3 float32 numbers (176 bytes held)."""
+    path = c.tmp / "huge.npz"
+    np.savez(path, x_train=np.ones((4, 3), np.float32), y_train=np.arange(4) % 2,
+             x_test=np.ones((2, 3), np.float32), y_test=np.array([0, 1]))
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    old = members["x_train.npy"]
+    head = old[:old.index(b"\n") + 1]
+    new = head.replace(b"(4, 3), }", b"(4000000000000, 3), }")
+    new = new.replace(b" " * (len(new) - len(head) + 1) + b"\n", b" \n")  # same length
+    members["x_train.npy"] = new + old[len(head):]
+    with zipfile.ZipFile(path, "w") as z:
+        for name, raw in members.items():
+            z.writestr(name, raw)
+    return path
 
 
 def _softsign():
@@ -785,6 +804,7 @@ CASES = {
                                                      stratify=True),
     "spirals-n": lambda c: data.two_spirals(0),
     "spirals-noise": lambda c: data.two_spirals(10, noise="a"),
+    "spirals-huge": lambda c: data.two_spirals(10**13),
     "cubic-range": lambda c: data.cubic(10, 1, 1, 1, 1, x_range=(0,)),
     "cubic-coefficient": lambda c: data.cubic(10, float("nan"), 1, 1, 1),
     "data-unknown": lambda c: data.load("fashion"),
@@ -802,6 +822,7 @@ CASES = {
     "npz-nan": lambda c: data.load(c.npz_nan),
     "npz-shape": lambda c: data.load(c.npz_shape),
     "npz-mixed-kinds": lambda c: data.load(c.npz_mixed),
+    "npz-huge-header": lambda c: data.load(_huge_npz(c)),
     "npz-label-range": lambda c: data.load(c.npz_range),
     "npz-label-negative": lambda c: data.load(c.npz_negative),
     "npz-label-float": lambda c: data.load(c.npz_float),

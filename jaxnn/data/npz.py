@@ -14,6 +14,7 @@ taken as pixels and divided by 255, anything else converted to float32 as it is,
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 import zlib
@@ -87,8 +88,35 @@ def load_npz(path: str | os.PathLike) -> TrainTest:
                        source=str(path), classes=classes)
 
 
+def _check_declared_size(archive, key: str, path: Path) -> None:
+    """ValueError when the member's .npy header declares more bytes than the member holds
+    (a damaged or hostile file would make numpy allocate them first)."""
+    try:
+        info = archive.zip.getinfo(f"{key}.npy")
+        with archive.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None:
+                return  # a newer header: numpy's own reader checks it
+            shape, _, dtype = read(f)
+    except (KeyError, ValueError, *_CORRUPT):
+        return  # not a plain .npy member: _read's own errors say what is wrong
+    if dtype.hasobject:
+        return  # refused by _read, without reading it
+    needed = math.prod(shape) * dtype.itemsize
+    if needed > info.file_size:
+        raise ValueError(
+            f"{path}[{key!r}]: its header declares shape {tuple(shape)} of {dtype} "
+            f"({needed:,} bytes), but the archive holds {info.file_size:,} bytes for it: "
+            "the file is damaged or was not written by numpy.savez. Fix: write the file "
+            "again.")
+
+
 def _read(archive, key: str, path: Path) -> np.ndarray:
-    """One array of the archive; object arrays and corrupt members become ValueErrors."""
+    """One array of the archive; object arrays, corrupt members and headers declaring
+    more than the member holds become ValueErrors."""
+    _check_declared_size(archive, key, path)
     try:
         return archive[key]
     except ValueError:  # numpy: "Object arrays cannot be loaded when allow_pickle=False"

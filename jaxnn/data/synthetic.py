@@ -21,9 +21,25 @@ class Dataset(NamedTuple):
     y: np.ndarray
 
 
+# Bytes a sampler holds per point at once: float64 features, labels and temporaries.
+BYTES_PER_POINT = 64
+
+
 def _check_common(fn: str, n, noise, seed) -> tuple[int, float]:
-    """The arguments every sampler shares: n ≥ 1 points, noise ≥ 0, seed ≥ 0."""
+    """The arguments every sampler shares: n ≥ 1 points, noise ≥ 0, seed ≥ 0; and n
+    points that fit the memory limit (:func:`jaxnn.memory.limit`), checked before any
+    array is made."""
     n = _checks.integer(f"n (the number of points) of {fn}", n, minimum=1)
+    from jaxnn import memory
+
+    allowed, how = memory.limit()
+    if allowed is not None and n * BYTES_PER_POINT > allowed:
+        raise _checks.value_error(
+            f"n (the number of points) of {fn}", f"at most {allowed // BYTES_PER_POINT:,} "
+            f"here ({BYTES_PER_POINT} bytes a point; the memory limit is "
+            f"{memory.format_bytes(allowed)}, {how})",
+            f"{n:,} (about {memory.format_bytes(n * BYTES_PER_POINT)})",
+            f"fewer points, e.g. n=10_000; or, if it does fit, {memory.ENV}=64G (say)")
     noise = _checks.real(f"noise (a standard deviation) of {fn}", noise, minimum=0.0)
     _checks.integer(f"seed of {fn}", seed, minimum=0)
     return n, noise
