@@ -41,7 +41,7 @@ def test_train_and_sweep_share_one_flag_block():
 def test_train_keeps_its_flags_in_their_order():
     assert [a.option_strings[0] for d, a in _actions("train").items() if d != "help"] == [
         "--sizes", "--hidden", "--output", "--cost", "--init", "--optimizer", "--lr",
-        "--schedule", "--epochs", "--batch-size", "--l2", "--dropout", "--grad", "--dataset",
+        "--schedule", "--epochs", "--batch-size", "--l2", "--dropout", "--norm", "--residual", "--grad", "--dataset",
         "--data", "--val-size", "--patience", "--seed", "--out", "--resume", "--force",
         "--x64", "--quiet", "--debug-nans", "--devices", "--coordinator", "--num-processes",
         "--process-id", "--coordinator-timeout"]
@@ -155,3 +155,20 @@ def test_names_in_another_case_are_the_names():
     assert (args.optimizer, args.init) == ("adam", "he_normal")
     assert pieces == {"hidden": "relu", "output": "softmax", "cost": "cross_entropy"}
     assert (args.hidden, args.output, args.cost) == ("relu", "softmax", "cross_entropy")
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_norm_and_residual_flags_build_the_network(command):
+    from jaxnn.cli import resume, session
+
+    parser, _ = build_parser()
+    args = parser.parse_args([command, "--sizes", "4,3,3,2", "--norm", "batch", "--residual"])
+    if command == "sweep":
+        args.l2 = 0.0  # a sweep's λ grid goes per run (sweep.check sets the network's to 0)
+    net = session.network(args)
+    assert (net.norm, net.residual, net.skips) == ("batch", True, (False, True, False))
+    assert {"norm", "residual"} <= set(resume.ARCHITECTURE)
+    args = parser.parse_args([command, "--sizes", "4,3,2"])
+    args.l2 = 0.0
+    plain = session.network(args)
+    assert (plain.norm, plain.residual) == (None, False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jaxnn
-from jaxnn import optimizers
+from jaxnn import architecture, optimizers
 from jaxnn.cli import datasets, flags, user
 from jaxnn.train import GRADS
 
@@ -84,3 +84,15 @@ def check(args, folder: str) -> None:
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file; {folder} is a folder. Fix: choose "
                          "another --out.")
+
+
+def add_layers(p) -> None:
+    """``--norm`` and ``--residual`` (``jaxnn train`` and ``jaxnn sweep``): the network's
+    normalisation (:data:`jaxnn.architecture.NORMS`) and skip connections."""
+    p.add_argument("--norm", default=None, choices=[n for n in architecture.NORMS if n],
+                   help="normalise each hidden layer's pre-activation: over its units "
+                   "(layer) or over the batch (batch; evaluation uses the training set's "
+                   "statistics); default: none")
+    p.add_argument("--residual", action="store_true",
+                   help="skip connections A^l = g(Z^l) + A^{l-1} between hidden layers of "
+                   "equal width (needs two hidden layers of one width in --sizes)")

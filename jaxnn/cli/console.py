@@ -28,6 +28,10 @@ def network(net) -> str:
         parts.append(f"L2 λ {net.l2:g}")
     if net.dropout:
         parts.append(f"dropout {net.dropout:g}")
+    if net.norm:
+        parts.append(f"{net.norm} norm")
+    if net.residual:
+        parts.append("residual")
     return ", ".join(parts)
 
 

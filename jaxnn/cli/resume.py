@@ -14,10 +14,10 @@ from jaxnn.cli import console, datasets, flags, rundir, session
 
 # Flags that decide what a run computes: on --resume, taken from the run when left out,
 # refused when given with another value (the architecture's through the network).
-MEANING = ("sizes", "hidden", "output", "cost", "l2", "dropout", "init", "optimizer", "lr",
-           "schedule", "batch_size", "grad", "dataset", "data", "val_size", "patience", "seed",
-           "x64")
-ARCHITECTURE = ("sizes", "hidden", "output", "cost", "l2", "dropout")
+MEANING = ("sizes", "hidden", "output", "cost", "l2", "dropout", "norm", "residual", "init",
+           "optimizer", "lr", "schedule", "batch_size", "grad", "dataset", "data", "val_size",
+           "patience", "seed", "x64")
+ARCHITECTURE = ("sizes", "hidden", "output", "cost", "l2", "dropout", "norm", "residual")
 
 
 def no_checkpoint(out: Path) -> str:

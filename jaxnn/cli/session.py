@@ -52,9 +52,14 @@ def network(args):
     """The network of the flags ``--sizes --hidden --output --cost --l2`` (with ``--sizes``
     left out, a stand-in network: the flags' checks, before the data gives the sizes).
     A ``package.module:attribute`` component is imported (:mod:`jaxnn.cli.user`)."""
-    sizes = PLACEHOLDER_SIZES if args.sizes is None else args.sizes
+    residual = getattr(args, "residual", False)
+    if args.sizes is None:  # a skip needs two hidden layers of one width
+        sizes = PLACEHOLDER_SIZES + (2,) * residual
+    else:
+        sizes = args.sizes
     return jaxnn.mlp(sizes, **user.pieces(args), l2=args.l2,
-                     dropout=getattr(args, "dropout", 0.0))
+                     dropout=getattr(args, "dropout", 0.0), norm=getattr(args, "norm", None),
+                     residual=residual)
 
 
 def load_data(args):

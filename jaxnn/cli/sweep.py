@@ -93,6 +93,7 @@ def _add_grid(p) -> None:
                    "first layer is one wide product over the runs: faster per run; the "
                    "runs then differ only in their start and settings) (default "
                    "%(default)s)")
+    common.add_layers(p)
 
 
 def check(args) -> None:

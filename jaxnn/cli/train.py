@@ -103,6 +103,7 @@ def _add_regularization(p) -> None:
     p.add_argument("--dropout", type=float, default=0.0,
                    help="probability of dropping each hidden unit while training "
                    "(inverted dropout; default %(default)s: none)")
+    common.add_layers(p)
 
 
 def _add_processes(p) -> None:
