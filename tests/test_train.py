@@ -72,7 +72,8 @@ def test_fit_learns_and_reports_history():
     h = result.history
     assert [r["epoch"] for r in h] == list(range(1, 9))
     assert set(h[0]) == {"epoch", "train_cost", "train_accuracy", "grad_norm", "learning_rate",
-                         "val_cost", "val_accuracy", "seconds"}
+                         "layer_grad_norms", "val_cost", "val_accuracy", "seconds"}
+    assert len(h[0]["layer_grad_norms"]) == NET.num_layers
     assert h[-1]["train_cost"] < h[0]["train_cost"]
     assert h[-1]["val_accuracy"] > 0.9
     assert h[0]["learning_rate"] == pytest.approx(1e-2)
