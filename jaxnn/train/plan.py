@@ -94,11 +94,17 @@ class Plan:
 
     def optimizer(self, values: dict):
         """The optimizer, built from its kind with ``values`` (traced in the program)."""
-        if isinstance(self.opt, recipes.Kind):
-            return recipes.build(self.opt, values)
-        if isinstance(self.opt, OptimizerFunction):
-            return steps.check_opt(self.opt.function(**values))
-        return self.opt
+        return optimizer_of(self.opt, values)
+
+
+def optimizer_of(opt, values: dict):
+    """The optimizer of a plan's ``opt`` (a kind, an :class:`OptimizerFunction` or an
+    optimizer) with ``values``."""
+    if isinstance(opt, recipes.Kind):
+        return recipes.build(opt, values)
+    if isinstance(opt, OptimizerFunction):
+        return steps.check_opt(opt.function(**values))
+    return opt
 
 
 class OptimizerFunction(NamedTuple):
@@ -239,10 +245,8 @@ def init_state(kind, runs: bool = False):
     :class:`~jaxnn.recipes.Kind` or an :class:`OptimizerFunction`; jit caches it per
     parameter shapes): a new optimizer object of a known kind compiles nothing. ``runs``:
     vmapped over a leading run axis of both."""
-    probe = Plan(None, kind, "manual", 1, 1)
-
     def init(values, params):
-        return probe.optimizer(values).init(params)
+        return optimizer_of(kind, values).init(params)
 
     return jax.jit(jax.vmap(init) if runs else init)
 
