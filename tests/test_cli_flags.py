@@ -103,13 +103,15 @@ def test_a_process_alone_gives_up_after_the_coordinator_timeout(tmp_path, proces
     t0 = time.monotonic()
     proc = _jaxnn(["train", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                    "--process-id", str(process_id), "--coordinator-timeout", "5", "--epochs",
-                   "1", "--out", str(tmp_path / "run")], tmp_path, timeout=90)
+                   "1", "--out", str(tmp_path / "run")], tmp_path, timeout=240)
     seconds = time.monotonic() - t0
     assert proc.returncode == 2, proc.stderr
     assert message.format(port=port) in proc.stderr, proc.stderr
     assert "--coordinator-timeout" in proc.stderr
     assert not any(mark in proc.stderr for mark in CRASH_MARKS), proc.stderr
-    assert 5 <= seconds < 45, seconds  # 5 s of waiting, plus starting Python and JAX
+    # 5 s of waiting plus starting Python and JAX (18-20 s seen under load 17), far below
+    # JAX's own give-up of 300 s, which is what this tells apart.
+    assert 5 <= seconds < 200, seconds
     assert not (tmp_path / "run").exists()
 
 
