@@ -34,13 +34,16 @@ def _always(row: Row) -> bool:
 
 
 def required_pairs(factors: Mapping[str, Sequence],
-                   allowed: Callable[[Row], bool] = _always) -> set[tuple]:
+                   allowed: Callable[[Row], bool] = _always,
+                   uncoupled: frozenset = frozenset()) -> set[tuple]:
     """Every pair ``((f, i), (g, j))`` of level indices of two factors f before g that
-    ``allowed`` accepts together: what a covering array must contain."""
+    ``allowed`` accepts together: what a covering array must contain. ``uncoupled``:
+    factor pairs ``(f, g)`` (in factor order) whose combinations need not be covered
+    (another test covers them)."""
     names = list(factors)
     return {
         ((f, i), (g, j))
-        for f, g in itertools.combinations(names, 2)
+        for f, g in itertools.combinations(names, 2) if (f, g) not in uncoupled
         for i, a in enumerate(factors[f])
         for j, b in enumerate(factors[g])
         if allowed({f: a, g: b})
@@ -54,13 +57,16 @@ def pairs_of(row_indices: Mapping[str, int], names: Sequence[str]) -> set[tuple]
 
 
 def pairwise(factors: Mapping[str, Sequence],
-             allowed: Callable[[Row], bool] = _always) -> list[Row]:
+             allowed: Callable[[Row], bool] = _always,
+             uncoupled: frozenset = frozenset()) -> list[Row]:
     """A covering array of strength 2: rows (dicts factor → level) in which every allowed
     pair of levels of every two factors appears at least once.
 
     Args:
       factors: factor name → its levels (at least one each; levels need not be hashable).
       allowed: ``allowed(partial_row) -> bool``; see the module docstring.
+      uncoupled: factor pairs whose combinations need not be covered
+        (:func:`required_pairs`).
     Returns:
       the rows, in the order built; deterministic for the same arguments.
     """
@@ -72,7 +78,7 @@ def pairwise(factors: Mapping[str, Sequence],
             raise ValueError(f"factor {f!r} has no levels")
     if len(names) == 1:
         return [{names[0]: level} for level in factors[names[0]] if allowed({names[0]: level})]
-    uncovered = required_pairs(factors, allowed)
+    uncovered = required_pairs(factors, allowed, uncoupled)
     order = sorted(uncovered)  # a fixed order to start rows from
     rows: list[Row] = []
     while uncovered:

@@ -12,12 +12,12 @@ and last of its outputs in the registry (the fused sigmoid and softmax cross ent
 among them), identity + quadratic (fused) and softmax + quadratic (the softmax VJP).
 """
 
-import itertools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _pairwise import pairs_of, pairwise, required_pairs
 
 import jaxnn
 from jaxnn import activations, backprop, costs, network, privacy
@@ -50,43 +50,7 @@ def _allowed(row) -> bool:
     return not (row.get("residual") and row.get("depth", 3) < 3)
 
 
-def _required(factors, allowed):
-    names = list(factors)
-    return {((f, i), (g, j))
-            for f, g in itertools.combinations(names, 2) if (f, g) not in UNCOUPLED
-            for i, a in enumerate(factors[f]) for j, b in enumerate(factors[g])
-            if allowed({f: a, g: b})}
-
-
-def _covered(indices, names):
-    return {((f, indices[f]), (g, indices[g])) for f, g in itertools.combinations(names, 2)}
-
-
-def _pairwise(factors, allowed):
-    """A greedy covering array: each row starts from the first uncovered pair and gives
-    every other factor the allowed level covering the most uncovered pairs."""
-    names = list(factors)
-    uncovered = _required(factors, allowed)
-    order = sorted(uncovered)
-    rows = []
-    while uncovered:
-        (f, i), (g, j) = next(p for p in order if p in uncovered)
-        chosen = {f: i, g: j}
-        for h in names:
-            if h in chosen:
-                continue
-            gains = []
-            for k, level in enumerate(factors[h]):
-                if allowed({**{n: factors[n][x] for n, x in chosen.items()}, h: level}):
-                    new = _covered({**chosen, h: k}, [n for n in names if n in chosen or n == h])
-                    gains.append((len(new & uncovered), -k))
-            chosen[h] = -max(gains)[1]
-        uncovered -= _covered(chosen, names)
-        rows.append({n: factors[n][chosen[n]] for n in names})
-    return rows
-
-
-MATRIX = _pairwise(FACTORS, _allowed)
+MATRIX = pairwise(FACTORS, _allowed, UNCOUPLED)
 
 
 def _net(row, dtype_key=0):
@@ -138,8 +102,8 @@ def test_the_matrix_covers_every_pair_of_levels():
     names = list(FACTORS)
     for row in MATRIX:
         assert _allowed(row)
-        covered |= _covered({f: FACTORS[f].index(row[f]) for f in names}, names)
-    assert _required(FACTORS, _allowed) <= covered
+        covered |= pairs_of({f: FACTORS[f].index(row[f]) for f in names}, names)
+    assert required_pairs(FACTORS, _allowed, UNCOUPLED) <= covered
     sizes = sorted(len(v) for v in FACTORS.values())
     assert len(MATRIX) <= 1.25 * sizes[-1] * sizes[-3]  # near the lower bound
 
