@@ -157,3 +157,31 @@ def test_a_derivative_wrong_between_grid_points_fails_on_random_points(monkeypat
         str(report)
     cost = gradcheck.check_cost("quadratic", seed=seed)
     assert cost.ok and f"random (seed {seed})" in str(cost)
+
+
+def test_finite_differences_accept_batch_norms_exact_zeros_and_still_catch_errors(x64):
+    """Under batch norm ∂J/∂b is exactly 0 (the mean subtraction cancels b) while centred
+    differences give rounding noise: agreement below the differences' rounding floor
+    passes; an error of 1e-6 does not."""
+    net = jaxnn.mlp((5, 4, 4, 3), hidden="tanh", output="softmax", cost="cross_entropy",
+                    norm="batch")
+    params = jaxnn.init_params(jax.random.key(0), net, dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(1), (8, 5), jnp.float64)
+    y = jnp.arange(8) % 3
+    report = gradcheck.manual_vs_finite_differences(net, params, x, y)
+    assert report.passed, report.table()
+    b_row = next(r for r in report.rows if r.layer == 1 and r.name == "b")
+    assert b_row.rel_diff > b_row.tolerance and b_row.max_abs_diff <= b_row.floor < 1e-8
+    off = gradcheck.Row(1, "b", (4,), max_abs_diff=1e-6, rel_diff=1e-3,
+                        tolerance=b_row.tolerance, floor=b_row.floor)
+    assert not off.passed  # an error of 1e-6 is far above the floor
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_verify_covers_normalised_residual_networks(capsys, norm):
+    """``jaxnn verify --norm … --residual``: manual vs autodiff vs centred differences in
+    the per-layer report, γ, β (and batch norm's statistics) among the rows; PASS."""
+    assert main(["verify", "--sizes", "4,5,5,3", "--norm", norm, "--residual"]) == 0
+    out = capsys.readouterr().out
+    assert " gamma " in out and " beta " in out and out.rstrip().endswith("verify: PASS")
+    assert (" mean " in out) == (norm == "batch")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import jaxnn
 from jaxnn import activations, components, costs
-from jaxnn.cli import flags, user
+from jaxnn.cli import common, flags, user
 
 HELP = "check the hand-written gradients against jax.grad and finite differences"
 DESCRIPTION = (
@@ -37,6 +37,7 @@ def add_arguments(p) -> None:
                    help=f"n_0,…,n_L (default {','.join(map(str, SIZES))})")
     user.add_arguments(p, {"hidden": "tanh", "output": "softmax", "cost": "cross_entropy"})
     p.add_argument("--l2", type=float, default=0.0, help="L2 strength λ (default %(default)s)")
+    common.add_layers(p)
     p.add_argument("--init", default="lecun_normal",
                    help=f"one of: {flags.names(jaxnn.SCHEMES)} (default %(default)s)")
     p.add_argument("--batch", type=int, default=16,
@@ -67,7 +68,8 @@ def run(args) -> int:
     import jax
 
     check(args)
-    net = jaxnn.mlp(args.sizes, **user.pieces(args), l2=args.l2)
+    net = jaxnn.mlp(args.sizes, **user.pieces(args), l2=args.l2, norm=args.norm,
+                    residual=args.residual)
     ok = _check_components(net, args.seed)
     with jax.enable_x64(args.dtype == "float64"):
         return _verify(args, net, ok)
