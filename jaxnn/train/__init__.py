@@ -7,6 +7,8 @@
 * :func:`fit_many` (:mod:`jaxnn.train.many`): K runs (seeds, hyper-parameter sweeps) in
   one compiled program, ``vmap``-ed over a leading run axis;
 * :mod:`jaxnn.train.parallel`: the same epoch data-parallel over devices and processes;
+* :mod:`jaxnn.train.plan`: the door of ``fit`` and ``fit_many`` (each argument checked
+  once) and their compiled epochs, cached by static signature, hyper-parameters as inputs;
 * :mod:`jaxnn.train.core`: the one minibatch step all of them (and DP-SGD) share.
 """
 

@@ -1,16 +1,19 @@
 """The ``fit`` loop: one compiled epoch called ``epochs`` times, with early stopping,
 divergence detection, resumption and an ``on_epoch`` callback (checkpoints, logs).
 
-:func:`fit` compiles the epoch once (ahead of time, so it is traced exactly once): the
-single-device epoch of :mod:`jaxnn.train.steps`, or the data-parallel one of
-:mod:`jaxnn.train.parallel`. :func:`evaluate` is the compiled cost and accuracy of a set.
+:func:`fit` checks its arguments once (:func:`jaxnn.train.plan.for_fit`) and runs the
+compiled epoch of its plan: the single-device epoch of :mod:`jaxnn.train.steps`, or the
+data-parallel one of :mod:`jaxnn.train.parallel`, compiled on the first fit of its static
+signature and reused by every later one (new learning rate, λ, dropout rate, seed, epochs
+or parameters compile nothing). :func:`evaluate` is the compiled cost and accuracy of a set.
 
 **Randomness.** Epoch ``e`` (counted from 0) shuffles with ``jax.random.fold_in(key, e)``,
 so a run resumed at epoch ``e`` sees exactly the shuffles of an uninterrupted one.
 
-**Metrics.** ``train_cost``, ``train_accuracy`` and ``grad_norm`` are means over the epoch's
-minibatches, taken during the epoch (each with the parameters before its update);
-``val_cost`` and ``val_accuracy`` are computed on the whole validation set after the epoch.
+**Metrics.** ``train_cost``, ``train_accuracy``, ``grad_norm`` and ``layer_grad_norms`` (one
+‖∂J/∂W^l‖ per layer) are means over the epoch's minibatches, taken during the epoch (each
+with the parameters before its update); ``val_cost`` and ``val_accuracy`` are computed on
+the whole validation set after the epoch (batch norm: with the training set's statistics).
 """
 
 from __future__ import annotations
