@@ -32,6 +32,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 ATTRIBUTE = "recipe"  # the attribute a factory's result carries its record in
@@ -132,8 +133,6 @@ def build(kind: Kind, values: dict):
 def _number(value):
     """A traced value as it is; a concrete one (``jax_debug_nans`` re-runs a program op by
     op on its concrete inputs) as the Python float the factory was first given."""
-    import jax
-
     return value if isinstance(value, jax.core.Tracer) else float(value)
 
 
@@ -141,8 +140,6 @@ def as_arrays(kind: Kind, values: dict, params_dtype, default_dtype=None) -> dic
     """``values`` as NumPy scalars: in ``params_dtype`` for a kind whose floats follow the
     parameters, in ``default_dtype`` (JAX's default float) for one that computes in it.
     A value its dtype cannot hold becomes Inf, which the caller's checks refuse."""
-    import jax  # local: this module is read by the factories, before jax matters
-
     default_dtype = default_dtype or jax.dtypes.canonicalize_dtype(np.float64)
     dtype = np.dtype(params_dtype if kind.floats == "params" else default_dtype)
     out = {}

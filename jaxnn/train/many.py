@@ -209,7 +209,6 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
                                          "keys = jax.random.split(key, K) with K ≥ 1"))
     params = _check_stacked_params(net, params, K)
     _checks.one_of("grad", grad, core.GRADS)
-    core.gradient_fn(grad)
     epochs = _checks.integer("epochs", epochs, minimum=1, fix="e.g. epochs=10")
     hyper = _check_hyperparams(hyperparams, K)
     l2s = hyper.get("l2")
