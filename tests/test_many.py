@@ -204,3 +204,43 @@ def test_k_runs_over_the_memory_limit_are_refused(monkeypatch):
                        r"Fix: a smaller batch_size or network, or fewer runs per call"):
         train.fit_many(wide, params, optimizers.sgd(0.1), XY, epochs=1, batch_size=4,
                        keys=keys)
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3])
+def test_runs_spread_over_cores_equal_separate_fits_float64(x64, monkeypatch, cores):
+    """On the CPU the K runs are cut into one part per core (the last padded with copies of
+    run 0 when the cores do not divide K) and run side by side in threads: every run is
+    still its own fit, with early stopping and per-run rates, and the padding is dropped."""
+    from jaxnn.train import spread
+
+    monkeypatch.setattr(spread, "CORES", cores)
+    x, y = _blobs(dtype=np.float64)
+    xv, yv = _blobs(30, seed=1, dtype=np.float64)
+    keys = jax.random.split(jax.random.key(7), 5)
+    params = _stack(keys, NET, jnp.float64)
+    rates = [0.5, 0.1, 3.0, 0.01, 0.2]
+    many = train.fit_many(NET, params, lambda learning_rate: optimizers.sgd(learning_rate),
+                          (x, y), epochs=4, batch_size=8, keys=keys, validation=(xv, yv),
+                          patience=1, hyperparams={"learning_rate": rates})
+    assert spread.parts_of(5, "cpu") == (cores, -(-5 // cores))
+    assert len(many.histories) == 5 and jax.tree.leaves(many.params)[0].shape[0] == 5
+    for k in range(5):
+        one = jax.tree.map(lambda leaf, k=k: leaf[k], params)
+        ref = train.fit(NET, one, optimizers.sgd(rates[k]), (x, y), epochs=4, batch_size=8,
+                        key=keys[k], validation=(xv, yv), patience=1)
+        _close(jax.tree.map(lambda leaf, k=k: leaf[k], many.params), ref.params, 1e-10)
+        assert [r["val_cost"] for r in many.histories[k]] == pytest.approx(
+            [r["val_cost"] for r in ref.history], rel=1e-10)
+        assert many.stopped[k] == ("early" if ref.stopped_early else "completed")
+
+
+def test_parts_off_the_cpu_and_on_one_core_are_one_program(monkeypatch):
+    from jaxnn.train import spread
+
+    monkeypatch.setattr(spread, "CORES", 8)
+    assert spread.parts_of(32, "gpu") == (1, 32)
+    assert spread.parts_of(32, "cpu") == (8, 4)
+    assert spread.parts_of(3, "cpu") == (3, 1)
+    assert spread.parts_of(9, "cpu") == (5, 2)
+    monkeypatch.setattr(spread, "CORES", 1)
+    assert spread.parts_of(32, "cpu") == (1, 32)

@@ -5,14 +5,15 @@
 * :func:`fit`, :func:`evaluate` (:mod:`jaxnn.train.loop`): the training loop, with early
   stopping, divergence detection (:class:`TrainingDiverged`) and resumption;
 * :func:`fit_many` (:mod:`jaxnn.train.many`): K runs (seeds, hyper-parameter sweeps) in
-  one compiled program, ``vmap``-ed over a leading run axis;
+  one compiled program, ``vmap``-ed over a leading run axis (on the CPU, one part of the
+  runs per core: :mod:`jaxnn.train.spread`);
 * :mod:`jaxnn.train.parallel`: the same epoch data-parallel over devices and processes;
 * :mod:`jaxnn.train.plan`: the door of ``fit`` and ``fit_many`` (each argument checked
   once) and their compiled epochs, cached by static signature, hyper-parameters as inputs;
 * :mod:`jaxnn.train.core`: the one minibatch step all of them (and DP-SGD) share.
 """
 
-from jaxnn.train import core, many, parallel, steps
+from jaxnn.train import core, many, parallel, spread, steps
 from jaxnn.train.core import GRADS
 from jaxnn.train.loop import FitResult, TrainingDiverged, evaluate, fit
 from jaxnn.train.many import ManyResult, fit_many
@@ -31,5 +32,6 @@ __all__ = [
     "make_epoch",
     "make_step",
     "parallel",
+    "spread",
     "steps",
 ]

@@ -3,7 +3,9 @@
 K runs of one architecture and batch size train together: the epoch of
 :mod:`jaxnn.train.steps` (shuffle, ``lax.scan`` over minibatches, validation) is
 ``vmap``-ed over a leading run axis of the parameters, the optimizer states, the PRNG keys
-and the per-run hyper-parameters, and compiled once. Run k is the run
+and the per-run hyper-parameters, and compiled once. On the CPU the runs are cut into one
+part per core, each part that one program, called side by side from threads
+(:mod:`jaxnn.train.spread`); on a GPU or TPU all K are one program. Run k is the run
 ``fit(net, params[k], opt_k, train, epochs=E, batch_size=B, key=keys[k])`` would make —
 the same shuffles, the same steps — only computed side by side.
 
@@ -22,6 +24,7 @@ other runs go on. The frozen runs are still computed (one program for all), and 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -34,7 +37,7 @@ import numpy as np
 from jaxnn import _checks, inputs
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
-from jaxnn.train import core, plan, steps
+from jaxnn.train import core, plan, spread, steps
 
 
 class ManyResult(NamedTuple):
@@ -243,8 +246,8 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         core.check_start_rate(opt_state)
         if shared:  # keys[0], unbatched: one minibatch order for all runs
             keys = keys[0]
-        compiled, compile_seconds = plan.compiled_epoch(
-            the_plan, (params, opt_state, hyper_values, x, y, keys, 0, x_val, y_val))
+        epoch, compile_seconds = _spread_epoch(the_plan, params, opt_state, hyper_values,
+                                               keys, (x, y, x_val, y_val))
     except (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
             jax.errors.TracerIntegerConversionError) as e:
         if not isinstance(opt_kind, plan.OptimizerFunction):
@@ -255,8 +258,7 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
             f"which reads a value in Python ({type(e).__name__})",
             "no Python `if`/`int()`/`float()` on the values; use jnp.where, or sweep "
             "that setting in separate fit_many calls")) from None
-    return _loop(compiled, params, opt_state, keys, hyper_values, (x, y, x_val, y_val),
-                 K=K, epochs=epochs, patience=patience, progress=progress,
+    return _loop(epoch, params, opt_state, K=K, epochs=epochs, patience=patience, progress=progress,
                  compile_seconds=compile_seconds, on_epoch=on_epoch)
 
 
@@ -264,10 +266,39 @@ _select = jax.jit(lambda keep, new, old: jax.tree.map(
     lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old))
 
 
-def _loop(compiled, params, opt_state, keys, values, data, *, K, epochs, patience,
-          progress, compile_seconds, on_epoch=None) -> ManyResult:
-    """The host loop: one compiled call per epoch; per-run freezing, histories, stopping."""
+def _spread_epoch(the_plan: plan.Plan, params, opt_state, values, keys, data):
+    """``(epoch(params, opt_state, e) -> (params, opt_state, metrics), compile seconds)``
+    for the K runs of ``the_plan``: on the CPU, equal parts of the runs, one per core,
+    compiled once and called side by side (:mod:`jaxnn.train.spread`); elsewhere one
+    program for all K."""
     x, y, x_val, y_val = data
+    K = the_plan.runs
+    parts, size = spread.parts_of(K, next(iter(x.devices())).platform)
+    if parts == 1:
+        compiled, seconds = plan.compiled_epoch(
+            the_plan, (params, opt_state, values, x, y, keys, 0, x_val, y_val))
+        return (lambda params, opt_state, e: compiled(params, opt_state, values, x, y, keys,
+                                                      e, x_val, y_val)), seconds
+    part_values = spread.split(values, parts, size)
+    part_keys = [keys] * parts if the_plan.shared_order else spread.split(keys, parts, size)
+
+    def arguments(params, opt_state, e):
+        return [(p, s, v, x, y, k, e, x_val, y_val) for p, s, v, k in zip(
+            spread.split(params, parts, size), spread.split(opt_state, parts, size),
+            part_values, part_keys)]
+
+    compiled, seconds = plan.compiled_epoch(dataclasses.replace(the_plan, runs=size),
+                                            arguments(params, opt_state, 0)[0])
+
+    def epoch(params, opt_state, e):
+        return spread.join(spread.call_parts(compiled, arguments(params, opt_state, e)), K)
+
+    return epoch, seconds
+
+
+def _loop(epoch, params, opt_state, *, K, epochs, patience, progress, compile_seconds,
+          on_epoch=None) -> ManyResult:
+    """The host loop: one compiled epoch per epoch; per-run freezing, histories, stopping."""
     histories: list[list[dict]] = [[] for _ in range(K)]
     active = np.ones(K, bool)
     stopped = ["completed"] * K
@@ -284,8 +315,7 @@ def _loop(compiled, params, opt_state, keys, values, data, *, K, epochs, patienc
         if not active.any():
             break
         t = time.perf_counter()
-        new_params, new_state, metrics = compiled(params, opt_state, values, x, y, keys, e,
-                                                  x_val, y_val)
+        new_params, new_state, metrics = epoch(params, opt_state, e)
         metrics = jax.device_get(metrics)
         seconds = time.perf_counter() - t
         finite = np.asarray(metrics.pop("finite"), bool)
