@@ -7,8 +7,11 @@ Writes ``experiments/results/sweep_benchmark.json`` and ``.md``: for each K the 
 wall time of ``fit_many`` (compile included, as a user waits, with the persistent
 compilation cache off), its steady-state epoch time (a second epoch), the same for K
 sequential ``fit`` calls (measured for K ≤ 8 and scaled linearly above), the steady-state
-epoch with ``order="shared"`` (one minibatch order for all runs), and the ratios the
-issue's goals name. Timings are medians of ``--repeats`` fresh measurements; the machine's
+epoch with ``order="shared"`` (one minibatch order for all runs), the steady-state epoch
+with the runs kept on one core (``jaxnn.train.spread.CORES = 1``: one program, no threads),
+and the ratios the issue's goals name. By default ``fit_many`` cuts the runs into one part
+per core (:mod:`jaxnn.train.spread`) while one ``fit`` uses one core: the table says how
+many cores, and the one-core column is the like-for-like batching gain. Timings are medians of ``--repeats`` fresh measurements; the machine's
 load average is recorded with them.
 """
 
@@ -25,6 +28,7 @@ import jax
 
 import jaxnn
 from jaxnn import optimizers, train
+from jaxnn.train import spread
 
 OUT = pathlib.Path(__file__).resolve().parent / "results"
 NET = jaxnn.mlp((784, 30, 10), hidden="sigmoid", output="softmax", cost="cross_entropy")
@@ -74,14 +78,20 @@ def main(argv=None) -> int:
     one_wall, one_epoch = statistics.median(single_wall), statistics.median(single_epoch)
     rows = []
     for K in ks:
-        walls, epochs_, shared_epochs = [], [], []
+        walls, epochs_, shared_epochs, one_core_epochs = [], [], [], []
         for _ in range(args.repeats):
             jax.clear_caches()
             walls.append(_many(K, x, y, 1)[0])
             epochs_.append(_many(K, x, y, 2)[1])
             shared_epochs.append(_many(K, x, y, 2, order="shared")[1])
+            spread.CORES = 1
+            try:
+                one_core_epochs.append(_many(K, x, y, 2)[1])
+            finally:
+                spread.CORES = None
         wall, epoch = statistics.median(walls), statistics.median(epochs_)
         shared = statistics.median(shared_epochs)
+        one_core = statistics.median(one_core_epochs)
         rows.append({
             "K": K, "wall_seconds": wall, "epoch_seconds": epoch,
             "wall_vs_one_run": wall / one_wall,
@@ -89,11 +99,15 @@ def main(argv=None) -> int:
             "per_run_throughput_vs_single": (K / epoch) / (1 / one_epoch),
             "shared_order_epoch_seconds": shared,
             "shared_order_per_run_throughput_vs_single": (K / shared) / (1 / one_epoch),
+            "parts": spread.parts_of(K, jax.default_backend())[0],
+            "one_core_epoch_seconds": one_core,
+            "one_core_per_run_throughput_vs_single": (K / one_core) / (1 / one_epoch),
             "sequential_wall_seconds": K * one_wall,
         })
     result = {"command": "python -m experiments.sweep_benchmark --ks " + args.ks,
               "repeats": args.repeats, "load_average_start": load_start,
               "load_average_end": os.getloadavg()[0],
+              "cores": spread.available_cores(), "backend": jax.default_backend(),
               "single_run": {"wall_seconds": one_wall, "epoch_seconds": one_epoch},
               "rows": rows, "jax": jax.__version__}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -103,20 +117,26 @@ def main(argv=None) -> int:
         f"Command: `{result['command']}`; medians of {args.repeats}; load average "
         f"{load_start:.1f} → {result['load_average_end']:.1f} (2-core shared machine).",
         f"One run (`fit`, compile included): {one_wall:.2f} s; its epoch {one_epoch:.3f} s.",
+        f"Backend {result['backend']}, {result['cores']} cores: `fit_many` runs its K runs "
+        "in one part per core, side by side (one `fit` keeps one core busy); the one-core "
+        "columns keep all K in one program on one core.",
         "",
         "Per-run orders: each run shuffles with its own key (fit_many's default). Shared "
         "order (`order=\"shared\"`): every run takes the first key's minibatch order, so "
         "the first layer is one wide product over the K runs.",
         "",
         "| K runs | fit_many wall s | × one run | epoch s | run·epochs/s | per-run throughput "
-        "× single | shared order: epoch s | shared order: per-run throughput × single | "
+        "× single | parts (cores used) | one core: epoch s | one core: per-run throughput × "
+        "single | shared order: epoch s | shared order: per-run throughput × single | "
         "K sequential fits s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(f"| {r['K']} | {r['wall_seconds']:.2f} | {r['wall_vs_one_run']:.2f} | "
                      f"{r['epoch_seconds']:.3f} | {r['run_epochs_per_second']:.1f} | "
-                     f"{r['per_run_throughput_vs_single']:.2f} | "
+                     f"{r['per_run_throughput_vs_single']:.2f} | {r['parts']} | "
+                     f"{r['one_core_epoch_seconds']:.3f} | "
+                     f"{r['one_core_per_run_throughput_vs_single']:.2f} | "
                      f"{r['shared_order_epoch_seconds']:.3f} | "
                      f"{r['shared_order_per_run_throughput_vs_single']:.2f} | "
                      f"{r['sequential_wall_seconds']:.1f} |")

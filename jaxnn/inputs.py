@@ -128,8 +128,8 @@ def _check_finite_params(params) -> None:
     if not all(is_concrete(leaf) and getattr(leaf, "is_fully_addressable", True)
                for leaf in leaves):
         return  # traced, or spread over processes (replicated copies checked before)
-    on_device = [leaf for leaf in leaves if not isinstance(leaf, np.ndarray)]
-    finite = all(bool(_all_finite(leaf)) for leaf in leaves if isinstance(leaf, np.ndarray))
+    on_device = [leaf for leaf in leaves if _host_view(leaf) is None]
+    finite = all(bool(_all_finite(leaf)) for leaf in leaves if _host_view(leaf) is not None)
     if finite and on_device:  # one compiled program, one device-to-host sync
         finite = _read(lambda: bool(_device_all_finite(*on_device)))
     if finite is None or finite:
@@ -144,11 +144,23 @@ def _check_finite_params(params) -> None:
                 )
 
 
+def _host_view(a) -> np.ndarray | None:
+    """``a`` as a NumPy array when it already lives in host memory (a NumPy array, or a
+    concrete JAX array on the CPU: a check there compiles nothing), else ``None``."""
+    if isinstance(a, np.ndarray):
+        return a
+    if (isinstance(a, jax.Array) and is_concrete(a) and a.is_fully_addressable
+            and all(d.platform == "cpu" for d in a.devices())):
+        return np.asarray(a)
+    return None
+
+
 def _all_finite(a):
     """Whether every entry is finite: on the host for NumPy arrays (float64 stays float64
-    there without x64), on the device for JAX arrays."""
-    if isinstance(a, np.ndarray):
-        return np.all(np.isfinite(a))
+    there without x64) and CPU arrays, else on the device."""
+    host = _host_view(a)
+    if host is not None:
+        return np.all(np.isfinite(host))
     return _device_all_finite(a)
 
 
@@ -352,10 +364,11 @@ def check_targets(y, n: int, cost, m: int, single: bool, dtype,
 
 
 def _min_max(a) -> tuple:
-    """(min, max) of a concrete array: on the host for NumPy input, so int64 labels are not
-    truncated to int32 (JAX without x64) before they are checked."""
-    if isinstance(a, np.ndarray):
-        return a.min().item(), a.max().item()
+    """(min, max) of a concrete array: on the host for NumPy input (so int64 labels are not
+    truncated to int32, JAX without x64, before they are checked) and for CPU arrays."""
+    host = _host_view(a)
+    if host is not None:
+        return host.min().item(), host.max().item()
     lo, hi = _device_min_max(a)
     return lo.item(), hi.item()
 
