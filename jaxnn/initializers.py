@@ -21,8 +21,8 @@ every unit of a layer then computes, and learns, the same thing (the notes' poin
 random initialisation breaking symmetry).
 
 :data:`INITIALIZERS` is the registry (the single source of scheme names; :data:`SCHEMES`
-lists them): a scheme is a function ``(key, n_in, n_out, dtype, **options) -> Layer``
-and the options it takes with their defaults. A new scheme is one entry here.
+lists them): a :class:`Scheme` is W's sampler, its scaling, whether b is random, and the
+options it takes with their defaults. A new scheme is one entry here.
 """
 
 from __future__ import annotations
@@ -41,54 +41,65 @@ from jaxnn.architecture import BatchNormLayer, Layer, NormLayer, check_net
 
 
 class Scheme(NamedTuple):
-    """An initialisation scheme: ``layer(key, n_in, n_out, dtype, **options) -> Layer``
-    with ``W: (n_out, n_in)``, ``b: (n_out,)``, and its options with their defaults.
-    The layer splits its key into (weights, biases) keys."""
+    """An initialisation scheme: W^l is ``finish(draw(key_W, (n_out, n_in), dtype,
+    **options), n_in, n_out)`` and b^l is N(0, 1) from ``key_b`` when ``random_bias``, else
+    0, where ``key_W, key_b = split(key)`` (:func:`layer_of` is that, for one layer).
 
-    layer: Callable[..., Layer]
+    ``draw`` must be a ``jax.random`` sampler that draws each entry from (key, its flat
+    index) alone, as threefry's samplers do (``jax_threefry_partitionable``, JAX's
+    default): :func:`init_params` then draws every layer's W in one padded call and cuts
+    it, with the same bits as one call per layer and one compiled sampler instead of L."""
+
+    draw: Callable[..., jax.Array]
+    finish: Callable[[jax.Array, int, int], jax.Array]
+    random_bias: bool
     options: dict[str, float]
+    doc: str
+
+    def layer(self, key, n_in, n_out, dtype, **options) -> Layer:
+        """One layer's ``Layer(W: (n_out, n_in), b: (n_out,))`` drawn with ``key``."""
+        kw, kb = jax.random.split(key)
+        W = self.finish(self.draw(kw, (n_out, n_in), dtype, **options), n_in, n_out)
+        b = (jax.random.normal(kb, (n_out,), dtype) if self.random_bias
+             else jnp.zeros((n_out,), dtype))
+        return Layer(W, b)
 
 
-def _scaled_normal(std: Callable[[int, int], float]) -> Callable[..., Layer]:
-    """W ~ N(0, std(n_in, n_out)²), b = 0."""
-    def layer(key, n_in, n_out, dtype):
-        kw, _ = jax.random.split(key)
-        # The barrier keeps XLA from folding std into normal's own constant factor: the
-        # same bits as an eager multiply (init_params compiles the layers together).
-        W = std(n_in, n_out) * jax.lax.optimization_barrier(
-            jax.random.normal(kw, (n_out, n_in), dtype))
-        return Layer(W, jnp.zeros((n_out,), dtype))
-    return layer
+def _scaled(std: Callable[[int, int], float]) -> Callable[..., jax.Array]:
+    """``std(n_in, n_out) · W``. The barrier keeps XLA from folding std into normal's own
+    constant factor: the same bits as an eager multiply."""
+    return lambda W, n_in, n_out: std(n_in, n_out) * jax.lax.optimization_barrier(W)
 
 
-def _uniform(key, n_in, n_out, dtype, epsilon):
-    """W ~ U[−ε, ε], b = 0."""
-    kw, _ = jax.random.split(key)
-    W = jax.random.uniform(kw, (n_out, n_in), dtype, minval=-epsilon, maxval=epsilon)
-    return Layer(W, jnp.zeros((n_out,), dtype))
+def _normal(key, shape, dtype):
+    return jax.random.normal(key, shape, dtype)
 
 
-def _normal(key, n_in, n_out, dtype):
-    """W ~ N(0, 1), b ~ N(0, 1) (Nielsen's network.py)."""
-    kw, kb = jax.random.split(key)
-    W = 1.0 * jax.random.normal(kw, (n_out, n_in), dtype)
-    return Layer(W, jax.random.normal(kb, (n_out,), dtype))
+def _uniform(key, shape, dtype, epsilon):
+    return jax.random.uniform(key, shape, dtype, minval=-epsilon, maxval=epsilon)
 
 
-def _zeros(key, n_in, n_out, dtype):
-    """W = 0, b = 0."""
+def _zeros(key, shape, dtype):
     del key
-    return Layer(jnp.zeros((n_out, n_in), dtype), jnp.zeros((n_out,), dtype))
+    return jnp.zeros(shape, dtype)
+
+
+def _as_drawn(W, n_in, n_out):
+    return W
 
 
 INITIALIZERS: dict[str, Scheme] = {
-    "lecun_normal": Scheme(_scaled_normal(lambda n_in, n_out: math.sqrt(1.0 / n_in)), {}),
-    "he_normal": Scheme(_scaled_normal(lambda n_in, n_out: math.sqrt(2.0 / n_in)), {}),
+    "lecun_normal": Scheme(_normal, _scaled(lambda n_in, n_out: math.sqrt(1.0 / n_in)), False,
+                           {}, "W ~ N(0, σ²), σ = √(1 / n_in); b = 0."),
+    "he_normal": Scheme(_normal, _scaled(lambda n_in, n_out: math.sqrt(2.0 / n_in)), False, {},
+                        "W ~ N(0, σ²), σ = √(2 / n_in); b = 0."),
     "glorot_normal": Scheme(
-        _scaled_normal(lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out))), {}),
-    "uniform": Scheme(_uniform, {"epsilon": 0.12}),
-    "normal": Scheme(_normal, {}),
-    "zeros": Scheme(_zeros, {}),
+        _normal, _scaled(lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out))), False, {},
+        "W ~ N(0, σ²), σ = √(2 / (n_in + n_out)); b = 0."),
+    "uniform": Scheme(_uniform, _as_drawn, False, {"epsilon": 0.12}, "W ~ U[−ε, ε], b = 0."),
+    "normal": Scheme(_normal, lambda W, n_in, n_out: 1.0 * W, True, {},
+                     "W ~ N(0, 1), b ~ N(0, 1) (Nielsen's network.py)."),
+    "zeros": Scheme(_zeros, _as_drawn, False, {}, "W = 0, b = 0."),
 }
 
 SCHEMES: tuple[str, ...] = tuple(INITIALIZERS)
@@ -162,7 +173,8 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
     key = inputs.check_key(key)
     memory.check_params(net.sizes, memory.num_params(net), dtype, memory_limit)
     shapes = tuple(w_shape for w_shape, _ in net.shapes())
-    layers = _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())))
+    layers = _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())),
+                     _draws_by_index(key))
     return tuple(_normalised(kind, layer) for kind, layer in zip(net.layer_types(), layers))
 
 
@@ -176,12 +188,60 @@ def _normalised(kind: type, layer: Layer):
     return BatchNormLayer(layer.W, layer.b, ones, zeros, zeros, ones)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
-def _sample(key, shapes: tuple, scheme: str, dtype, options: tuple):
+def _draws_by_index(key) -> bool:
+    """Whether ``key``'s samplers draw each entry from (key, flat index) alone: threefry
+    keys with ``jax_threefry_partitionable`` on (JAX's default)."""
+    if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        impl = str(jax.random.key_impl(key))
+    else:  # a raw uint32[2] key: the default implementation's
+        impl = str(jax.config.jax_default_prng_impl)
+    return impl == "threefry2x32" and bool(jax.config.jax_threefry_partitionable)
+
+
+def _padded_groups(sizes: list[int]) -> list[list[int]]:
+    """The layers (indices) drawn together: sorted by size, a group takes layers down to
+    half its largest, so padding every draw to the largest at most doubles the draws."""
+    order = sorted(range(len(sizes)), key=lambda l: -sizes[l])
+    groups: list[list[int]] = []
+    for l in order:
+        if groups and 2 * sizes[l] >= sizes[groups[-1][0]]:
+            groups[-1].append(l)
+        else:
+            groups.append([l])
+    return groups
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _sample(key, shapes: tuple, scheme: str, dtype, options: tuple, by_index: bool):
     """Every layer's parameters, drawn in ONE compiled program per set of weight shapes
     ``(n_l, n_{l−1})``, scheme, dtype and options (networks of the same widths share it):
-    eagerly, each ``jax.random`` operation would compile on its own first use. The same
-    operations as eager ones, so the same bits."""
+    eagerly, each ``jax.random`` operation would compile on its own first use. The bits
+    are those of :meth:`Scheme.layer` called eagerly on ``split(key, L)``.
+
+    ``by_index`` (:func:`_draws_by_index`): the layers' keys are split in one vmapped call
+    and W (and Nielsen's b) drawn in one padded, vmapped call per group of similar sizes,
+    then cut: XLA compiles a sampler once per group instead of once per layer (a 64-64-10
+    network: 0.42 s of compile instead of 0.69 s; 784-100-100-100-100-10: 0.67 s instead
+    of 1.29 s)."""
+    s = INITIALIZERS[scheme]
+    opts = dict(options)
     keys = jax.random.split(key, len(shapes))
-    return tuple(INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **dict(options))
-                 for k, (n_out, n_in) in zip(keys, shapes))
+    if not by_index:
+        return tuple(s.layer(k, n_in, n_out, dtype, **opts)
+                     for k, (n_out, n_in) in zip(keys, shapes))
+    pairs = jax.vmap(jax.random.split)(keys)  # (L, 2): each layer's (key_W, key_b)
+    W = [None] * len(shapes)
+    sizes = [n_out * n_in for n_out, n_in in shapes]
+    for group in _padded_groups(sizes):
+        most = max(sizes[l] for l in group)
+        flat = jax.vmap(lambda k: s.draw(k, (most,), dtype, **opts))(pairs[jnp.array(group), 0])
+        for row, l in enumerate(group):
+            n_out, n_in = shapes[l]
+            W[l] = s.finish(flat[row, :sizes[l]].reshape(n_out, n_in), n_in, n_out)
+    if s.random_bias:
+        most = max(n_out for n_out, _ in shapes)
+        flat = jax.vmap(lambda k: jax.random.normal(k, (most,), dtype))(pairs[:, 1])
+        b = [flat[l, :n_out] for l, (n_out, _) in enumerate(shapes)]
+    else:
+        b = [jnp.zeros((n_out,), dtype) for n_out, _ in shapes]
+    return tuple(Layer(w, bias) for w, bias in zip(W, b))

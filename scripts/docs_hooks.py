@@ -264,7 +264,7 @@ def gen_registries(page_uri: str) -> str:
             "| name | options | draw |", "| --- | --- | --- |"]
     for name, scheme in initializers.INITIALIZERS.items():
         options = ", ".join(f"`{k}={v!r}`" for k, v in dict(scheme.options).items())
-        out.append(f"| `{name}` | {options} | {_first_line(scheme.layer)} |")
+        out.append(f"| `{name}` | {options} | {scheme.doc} |")
     out += ["", "## Optimizers: `jaxnn.optimizers.OPTIMIZERS`", "",
             "| name | signature | what |", "| --- | --- | --- |"]
     for name, factory in optimizers.OPTIMIZERS.items():

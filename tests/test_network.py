@@ -70,8 +70,27 @@ def test_init_params_has_the_bits_of_the_eager_draws(scheme, dtype):
     may not fold the scale into the normal sampler's constants."""
     from jaxnn import initializers
 
-    net = jaxnn.mlp((13, 9, 5, 3))
-    key = jax.random.key(11)
+    # Sizes 117, 72, 48, 18: W¹ and W² drawn in one padded call, W³ and W⁴ alone.
+    net = jaxnn.mlp((13, 9, 8, 6, 3))
+    assert initializers._padded_groups([117, 72, 48, 18]) == [[0, 1], [2], [3]]
+    _assert_eager_bits(net, jax.random.key(11), scheme, dtype)
+
+
+@pytest.mark.parametrize("key", [jax.random.PRNGKey(4), jax.random.key(4, impl="rbg")],
+                         ids=["raw-threefry", "rbg"])
+def test_init_params_has_the_bits_of_the_eager_draws_float64_and_other_keys(x64, key):
+    """float64 (64-bit draws), a raw uint32[2] key, and an rbg key (whose samplers are not
+    drawn by index: one call per layer, as the eager draws)."""
+    from jaxnn import initializers
+
+    assert initializers._draws_by_index(key) == (key.dtype == jnp.uint32)
+    for scheme in ("he_normal", "normal", "uniform"):
+        _assert_eager_bits(jaxnn.mlp((7, 9, 8, 2)), key, scheme, jnp.float64)
+
+
+def _assert_eager_bits(net, key, scheme, dtype):
+    from jaxnn import initializers
+
     compiled = jaxnn.init_params(key, net, scheme, dtype)
     options = initializers.INITIALIZERS[scheme].options
     keys = jax.random.split(key, net.num_layers)
