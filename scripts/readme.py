@@ -261,6 +261,7 @@ def render_headline_performance() -> str:
     for goal in result.get("goals", []):
         text = goal["goal"].replace("|", "\\|")
         lines.append(f"| {text} | {'met' if goal['met'] else 'NOT met'} |")
+    lines += _many_runs_headline()
     lines += [
         "",
         "Full tables: [benchmark](docs/results/benchmark.md), [many runs in one program]"
@@ -268,6 +269,27 @@ def render_headline_performance() -> str:
         "(docs/results/step-ratio.md).",
     ]
     return "\n".join(lines)
+
+
+def _many_runs_headline() -> list[str]:
+    """One line per K of experiments/results/sweep_benchmark.json: fit_many's per-run
+    throughput against one fit, with the cores it used and on one core."""
+    path = RESULTS / "sweep_benchmark.json"
+    if not path.exists():
+        return []
+    result = json.loads(path.read_text(encoding="utf-8"))
+    rows = [r for r in result["rows"] if "parts" in r and r["K"] > 1]
+    if not rows:
+        return []
+    lines = ["", f"`{result['command']}` (784-30-10, batch 10, SGD, each run its own "
+             f"minibatch order; {result.get('backend', 'cpu')}, {result.get('cores', '?')} "
+             f"cores, load {result['load_average_start']:.1f}): `fit_many`'s per-run "
+             "throughput against one `fit`:", ""]
+    for r in rows:
+        lines.append(f"- K = {r['K']}: {r['per_run_throughput_vs_single']:.2f}× with "
+                     f"{r['parts']} part(s) side by side; "
+                     f"{r['one_core_per_run_throughput_vs_single']:.2f}× on one core.")
+    return lines
 
 
 EXPERIMENTS_FIGURE = ("![Speed of learning per layer: Nielsen's deep sigmoid network against "
