@@ -158,21 +158,6 @@ def per_leaf(fn: Callable, params: PyTree, grads: PyTree, *moments: PyTree):
     return tuple(treedef.unflatten(list(out)) for out in zip(*results, strict=True))
 
 
-def bias_corrections(beta1, beta2, t: jax.Array):
-    """``corrections(dtype) -> (1 − β1^t, 1 − β2^t)`` (:func:`bias_correction`), computed
-    once per dtype and shared by every leaf of one update: computed per leaf, XLA compiles
-    them into each leaf's kernels (Adam on two layers: 7 more kernels to compile)."""
-    cache: dict = {}
-
-    def corrections(dtype):
-        key = jnp.dtype(dtype)
-        if key not in cache:
-            cache[key] = (bias_correction(beta1, t, key), bias_correction(beta2, t, key))
-        return cache[key]
-
-    return corrections
-
-
 def bias_correction(beta: float, t: jax.Array, dtype) -> jax.Array:
     """1 − β^t in ``dtype``, computed as −expm1(t ln β).
 
