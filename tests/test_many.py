@@ -242,5 +242,7 @@ def test_parts_off_the_cpu_and_on_one_core_are_one_program(monkeypatch):
     assert spread.parts_of(32, "cpu") == (8, 4)
     assert spread.parts_of(3, "cpu") == (3, 1)
     assert spread.parts_of(9, "cpu") == (5, 2)
+    with jax.debug_nans(True):  # NaN hunting re-runs a program on the calling thread
+        assert spread.parts_of(32, "cpu") == (1, 32)
     monkeypatch.setattr(spread, "CORES", 1)
     assert spread.parts_of(32, "cpu") == (1, 32)

@@ -42,11 +42,13 @@ def available_cores() -> int:
 
 
 def parts_of(runs: int, platform: str) -> tuple[int, int]:
-    """``(parts, runs per part)``: one part off the CPU or on one core, else parts of
-    ``⌈runs / cores⌉`` runs, as few as hold them all. Equal parts share one
-    compiled program; the ``parts · size − runs`` runs that pad the last part are copies of
-    run 0, computed and dropped."""
+    """``(parts, runs per part)``: one part off the CPU, on one core or under
+    ``jax_debug_nans``/``jax_debug_infs``, else parts of ``⌈runs / cores⌉`` runs, as few as
+    hold them all. Equal parts share one compiled program; the ``parts · size − runs`` runs
+    that pad the last part are copies of run 0, computed and dropped."""
     cores = CORES if CORES is not None else available_cores()
+    if jax.config.jax_debug_nans or jax.config.jax_debug_infs:
+        cores = 1  # JAX re-runs a NaN's program op by op, on the calling thread's settings
     size = -(-runs // max(1, cores)) if platform == "cpu" else runs
     return -(-runs // size), size  # e.g. 9 runs on 8 cores: 5 parts of 2, one run padding
 
