@@ -214,6 +214,7 @@ def test_runs_spread_over_cores_equal_separate_fits_float64(x64, monkeypatch, co
     from jaxnn.train import spread
 
     monkeypatch.setattr(spread, "CORES", cores)
+    monkeypatch.setattr(spread, "MIN_SPREAD_FLOPS", 0)  # this tiny problem spread too
     x, y = _blobs(dtype=np.float64)
     xv, yv = _blobs(30, seed=1, dtype=np.float64)
     keys = jax.random.split(jax.random.key(7), 5)
@@ -242,6 +243,8 @@ def test_parts_off_the_cpu_and_on_one_core_are_one_program(monkeypatch):
     assert spread.parts_of(32, "cpu") == (8, 4)
     assert spread.parts_of(3, "cpu") == (3, 1)
     assert spread.parts_of(9, "cpu") == (5, 2)
+    assert spread.parts_of(32, "cpu", spread.MIN_SPREAD_FLOPS / 32) == (8, 4)
+    assert spread.parts_of(32, "cpu", spread.MIN_SPREAD_FLOPS / 33) == (1, 32)  # too small
     with jax.debug_nans(True):  # NaN hunting re-runs a program on the calling thread
         assert spread.parts_of(32, "cpu") == (1, 32)
     monkeypatch.setattr(spread, "CORES", 1)

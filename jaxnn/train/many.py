@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, inputs
+from jaxnn import _checks, inputs, memory
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
 from jaxnn.train import core, plan, spread, steps
@@ -273,7 +273,9 @@ def _spread_epoch(the_plan: plan.Plan, params, opt_state, values, keys, data):
     program for all K."""
     x, y, x_val, y_val = data
     K = the_plan.runs
-    parts, size = spread.parts_of(K, next(iter(x.devices())).platform)
+    examples = the_plan.num_examples // the_plan.batch_size * the_plan.batch_size
+    flops_per_run = 6 * examples * memory.num_params(the_plan.net)  # forward 2, backward 4
+    parts, size = spread.parts_of(K, next(iter(x.devices())).platform, flops_per_run)
     if parts == 1:
         compiled, seconds = plan.compiled_epoch(
             the_plan, (params, opt_state, values, x, y, keys, 0, x_val, y_val))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import math
 import os
 import threading
 
@@ -27,6 +28,11 @@ import jax
 import jax.numpy as jnp
 
 CORES: int | None = None  # parts at most; None: the cores this process may run on
+
+# Below this much arithmetic per epoch for all K runs (6 · examples · parameters per run,
+# ~5 ms of one core), the runs stay in one program: threads and the parts' split and
+# join would cost more than a second core saves.
+MIN_SPREAD_FLOPS = 2e8
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 _POOL_WORKERS = 0
@@ -41,21 +47,24 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def parts_of(runs: int, platform: str) -> tuple[int, int]:
+def parts_of(runs: int, platform: str, flops_per_run: float = math.inf) -> tuple[int, int]:
     """``(parts, runs per part)``: one part off the CPU, on one core or under
-    ``jax_debug_nans``/``jax_debug_infs``, else parts of ``⌈runs / cores⌉`` runs, as few as
-    hold them all. Equal parts share one compiled program; the ``parts · size − runs`` runs
+    ``jax_debug_nans``/``jax_debug_infs``, or for less than :data:`MIN_SPREAD_FLOPS` of
+    arithmetic per epoch (``flops_per_run``: one run's epoch), else parts of
+    ``⌈runs / cores⌉`` runs, as few as hold them all. Equal parts share one compiled program; the ``parts · size − runs`` runs
     that pad the last part are copies of run 0, computed and dropped."""
     cores = CORES if CORES is not None else available_cores()
-    if jax.config.jax_debug_nans or jax.config.jax_debug_infs:
+    if (jax.config.jax_debug_nans or jax.config.jax_debug_infs
+            or runs * flops_per_run < MIN_SPREAD_FLOPS):
         cores = 1  # JAX re-runs a NaN's program op by op, on the calling thread's settings
     size = -(-runs // max(1, cores)) if platform == "cpu" else runs
     return -(-runs // size), size  # e.g. 9 runs on 8 cores: 5 parts of 2, one run padding
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def split(tree, parts: int, size: int) -> list:
     """``tree`` (leaves with a leading run axis of K ≤ parts · size) cut into ``parts``
-    trees of ``size`` runs, the last padded with copies of run 0."""
+    trees of ``size`` runs, the last padded with copies of run 0 (one compiled program)."""
     def cut(a):
         pad = parts * size - a.shape[0]
         if pad:
