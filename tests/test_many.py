@@ -223,8 +223,17 @@ def test_runs_spread_over_cores_equal_separate_fits_float64(x64, monkeypatch, co
     many = train.fit_many(NET, params, lambda learning_rate: optimizers.sgd(learning_rate),
                           (x, y), epochs=4, batch_size=8, keys=keys, validation=(xv, yv),
                           patience=1, hyperparams={"learning_rate": rates})
-    assert spread.parts_of(5, "cpu") == (cores, -(-5 // cores))
+    assert spread.parts_of(5, "cpu") == (cores, -(-5 // cores))  # groups of 1 run here
     assert len(many.histories) == 5 and jax.tree.leaves(many.params)[0].shape[0] == 5
+    if cores > 1:  # to the last bit as one program: each run in a group of the same size
+        monkeypatch.setattr(spread, "CORES", 1)
+        one_program = train.fit_many(
+            NET, params, lambda learning_rate: optimizers.sgd(learning_rate), (x, y),
+            epochs=4, batch_size=8, keys=keys, validation=(xv, yv), patience=1,
+            hyperparams={"learning_rate": rates})
+        chex.assert_trees_all_equal(many.params, one_program.params)
+        assert many.histories == [[{**r, "seconds": s["seconds"]} for r, s in zip(h, g)]
+                                  for h, g in zip(one_program.histories, many.histories)]
     for k in range(5):
         one = jax.tree.map(lambda leaf, k=k: leaf[k], params)
         ref = train.fit(NET, one, optimizers.sgd(rates[k]), (x, y), epochs=4, batch_size=8,

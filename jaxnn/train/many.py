@@ -234,7 +234,7 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         if validation is None:
             raise ValueError("early stopping (patience) needs validation=(x_val, y_val).")
     the_plan = plan.Plan(plan.structure(net), opt_kind, grad, batch_size, n, runs=K,
-                         shared_order=shared)
+                         shared_order=shared, group=plan.run_group(K, shared))
     core.check_memory(the_plan, x, x_val, runs=K, who="fit_many")
     single = plan.hyper(net, {}, dtype)
     hyper_values = plan.Hyper(
@@ -268,19 +268,22 @@ _select = jax.jit(lambda keep, new, old: jax.tree.map(
 
 def _spread_epoch(the_plan: plan.Plan, params, opt_state, values, keys, data):
     """``(epoch(params, opt_state, e) -> (params, opt_state, metrics), compile seconds)``
-    for the K runs of ``the_plan``: on the CPU, equal parts of the runs, one per core,
-    compiled once and called side by side (:mod:`jaxnn.train.spread`); elsewhere one
-    program for all K."""
+    for the K runs of ``the_plan``: on the CPU, its groups of runs (``the_plan.group``)
+    dealt into equal parts, one per core, compiled once and called side by side
+    (:mod:`jaxnn.train.spread`); elsewhere one program for all K. Every run is computed in
+    a group of the same size either way, so its bits do not depend on the cores."""
     x, y, x_val, y_val = data
-    K = the_plan.runs
+    K, group = the_plan.runs, the_plan.group
     examples = the_plan.num_examples // the_plan.batch_size * the_plan.batch_size
-    flops_per_run = 6 * examples * memory.num_params(the_plan.net)  # forward 2, backward 4
-    parts, size = spread.parts_of(K, next(iter(x.devices())).platform, flops_per_run)
+    flops_per_group = 6 * examples * memory.num_params(the_plan.net) * group  # fwd 2, bwd 4
+    parts, groups = spread.parts_of(K // group, next(iter(x.devices())).platform,
+                                    flops_per_group)
     if parts == 1:
         compiled, seconds = plan.compiled_epoch(
             the_plan, (params, opt_state, values, x, y, keys, 0, x_val, y_val))
         return (lambda params, opt_state, e: compiled(params, opt_state, values, x, y, keys,
                                                       e, x_val, y_val)), seconds
+    size = groups * group  # runs per part; the last part padded with copies of run 0
     part_values = spread.split(values, parts, size)
     part_keys = [keys] * parts if the_plan.shared_order else spread.split(keys, parts, size)
 

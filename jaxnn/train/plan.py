@@ -83,6 +83,8 @@ class Plan:
       dp: DP-SGD settings or ``None``; mesh: the data-parallel mesh or ``None``.
       runs: ``None`` for one run (``fit``), K for K runs side by side (``fit_many``).
       shared_order: with runs, every run takes the first run's minibatch order.
+      group: with runs, the runs ``vmap``-ed side by side in one group (groups run one
+        after another); ``None``: :func:`run_group`'s choice for ``runs``.
     """
 
     net: Network
@@ -94,6 +96,7 @@ class Plan:
     mesh: Any = None
     runs: int | None = None
     shared_order: bool = False
+    group: int | None = None
 
     def optimizer(self, values: dict):
         """The optimizer, built from its kind with ``values`` (traced in the program)."""
@@ -163,17 +166,24 @@ def epoch_function(plan: Plan):
     return epoch
 
 
+def run_group(runs: int, shared_order: bool) -> int:
+    """The runs ``vmap``-ed side by side in one group: all of them with a shared minibatch
+    order (the first layer's products are then one wide product over the runs), else the
+    largest divisor of ``runs`` up to :data:`RUN_GROUP`. The group decides how XLA batches
+    a run's products, so run k's last bits depend on it and on nothing else."""
+    return runs if shared_order else core.divisor_at_most(runs, RUN_GROUP)
+
+
 def _runs_epoch(plan: Plan):
-    """K runs' epoch: one run's, ``vmap``-ed over groups of at most :data:`RUN_GROUP` runs
-    that run one after another (``lax.map``), so a group's weights, gradients and moments
-    stay in cache; with a shared minibatch order, all K at once (the first layer's
-    products are then one wide product over the runs). Run k's arithmetic is one run's."""
-    one = epoch_function(dataclasses.replace(plan, runs=None, shared_order=False))
+    """K runs' epoch: one run's, ``vmap``-ed over groups of ``plan.group`` runs
+    (:func:`run_group`) that run one after another (``lax.map``), so a group's weights,
+    gradients and moments stay in cache. Run k's arithmetic is one run's."""
+    one = epoch_function(dataclasses.replace(plan, runs=None, shared_order=False, group=None))
     key_axis = None if plan.shared_order else 0
     together = jax.vmap(one, in_axes=(0, 0, 0, None, None, key_axis, None, None, None))
     K = plan.runs
-    group = core.divisor_at_most(K, RUN_GROUP)
-    if plan.shared_order or group == K:
+    group = plan.group or run_group(K, plan.shared_order)
+    if group == K:
         return together
 
     def grouped(params, opt_state, hyper, x, y, keys, e, x_val, y_val):

@@ -4,11 +4,13 @@ one thread each.
 XLA's CPU backend runs a program's ops one after another on the calling thread, and a
 small network's ops are too small to split over cores: one run, or K runs ``vmap``-ed side
 by side, keeps one core busy. Two executions called from two threads do run at once (JAX
-releases the GIL while XLA runs). So on the CPU :func:`fit_many` cuts its K runs into
-equal parts (:func:`parts_of`: one per core, the last padded with copies of run 0 when the
-cores do not divide K), compiles the epoch of one part once, and calls the parts from a
-thread pool, one part per thread. Each run's arithmetic is the same as in one
-program, so run k is still ``fit(params[k], key=keys[k])``; only the wall time changes.
+releases the GIL while XLA runs). So on the CPU :func:`fit_many` deals its groups of runs
+(the runs ``vmap``-ed side by side, :func:`jaxnn.train.plan.run_group`) into equal parts
+(:func:`parts_of`: one per core, the last padded with copies of run 0 when the cores do
+not divide the groups), compiles the epoch of one part once, and calls the parts from a
+thread pool, one part per thread. Each run is computed in a group of the same size as in
+one program, to the last bit, so run k is still ``fit(params[k], key=keys[k])``; only the
+wall time changes. A shared minibatch order is one group of all K: one program.
 
 On a GPU or TPU the K runs stay one program: batching them is the accelerator's job.
 
@@ -47,18 +49,19 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def parts_of(runs: int, platform: str, flops_per_run: float = math.inf) -> tuple[int, int]:
-    """``(parts, runs per part)``: one part off the CPU, on one core or under
-    ``jax_debug_nans``/``jax_debug_infs``, or for less than :data:`MIN_SPREAD_FLOPS` of
-    arithmetic per epoch (``flops_per_run``: one run's epoch), else parts of
-    ``⌈runs / cores⌉`` runs, as few as hold them all. Equal parts share one compiled program; the ``parts · size − runs`` runs
-    that pad the last part are copies of run 0, computed and dropped."""
+def parts_of(units: int, platform: str, flops_per_unit: float = math.inf) -> tuple[int, int]:
+    """``(parts, units per part)`` for ``units`` groups of runs: one part off the CPU, on
+    one core or under ``jax_debug_nans``/``jax_debug_infs``, or for less than
+    :data:`MIN_SPREAD_FLOPS` of arithmetic per epoch (``flops_per_unit``: one group's
+    epoch), else parts of ``⌈units / cores⌉``, as few as hold them all. Equal parts share
+    one compiled program; the units that pad the last part are copies, computed and
+    dropped."""
     cores = CORES if CORES is not None else available_cores()
     if (jax.config.jax_debug_nans or jax.config.jax_debug_infs
-            or runs * flops_per_run < MIN_SPREAD_FLOPS):
+            or units * flops_per_unit < MIN_SPREAD_FLOPS):
         cores = 1  # JAX re-runs a NaN's program op by op, on the calling thread's settings
-    size = -(-runs // max(1, cores)) if platform == "cpu" else runs
-    return -(-runs // size), size  # e.g. 9 runs on 8 cores: 5 parts of 2, one run padding
+    size = -(-units // max(1, cores)) if platform == "cpu" else units
+    return -(-units // size), size  # e.g. 9 groups on 8 cores: 5 parts of 2, one padding
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
