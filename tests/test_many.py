@@ -50,9 +50,18 @@ def test_runs_equal_separate_fits_float64(x64, grad):
     assert many.stopped == ("completed",) * 4
 
 
-def test_shared_order_runs_equal_fits_with_the_first_key_float64(x64):
+@pytest.mark.parametrize("shared_group, cores", [(16, 1), (1, 1), (1, 3)],
+                         ids=["one-group", "groups", "groups-on-3-cores"])
+def test_shared_order_runs_equal_fits_with_the_first_key_float64(x64, monkeypatch,
+                                                                  shared_group, cores):
     """order="shared": every run takes keys[0]'s minibatch order and dropout masks, so run k
-    is fit(params[k], key=keys[0]); runs still differ in their start and learning rate."""
+    is fit(params[k], key=keys[0]); runs still differ in their start and learning rate.
+    Whole in one group, or in groups one after another, or spread over 3 cores."""
+    from jaxnn.train import plan, spread
+
+    monkeypatch.setattr(plan, "SHARED_GROUP", shared_group)
+    monkeypatch.setattr(spread, "CORES", cores)
+    monkeypatch.setattr(spread, "MIN_SPREAD_FLOPS", 0)
     net = jaxnn.mlp((4, 6, 3), hidden="relu", output="softmax", cost="cross_entropy",
                     dropout=0.3)
     x, y = _blobs(dtype=np.float64)

@@ -52,6 +52,9 @@ CACHE_SIZE = 64  # compiled epochs kept (least recently used dropped first)
 # throughput against one run, groups of 4: 1.95×; 2: 1.75×; 8: 2.05×; all 64 of a part:
 # 0.81×.
 RUN_GROUP = 4
+# With a shared minibatch order, one wide product over this many runs (python -m
+# experiments.sweep_benchmark: the shared-order columns).
+SHARED_GROUP = 16
 
 
 class Hyper(NamedTuple):
@@ -167,11 +170,12 @@ def epoch_function(plan: Plan):
 
 
 def run_group(runs: int, shared_order: bool) -> int:
-    """The runs ``vmap``-ed side by side in one group: all of them with a shared minibatch
-    order (the first layer's products are then one wide product over the runs), else the
-    largest divisor of ``runs`` up to :data:`RUN_GROUP`. The group decides how XLA batches
-    a run's products, so run k's last bits depend on it and on nothing else."""
-    return runs if shared_order else core.divisor_at_most(runs, RUN_GROUP)
+    """The runs ``vmap``-ed side by side in one group: the largest divisor of ``runs`` up
+    to :data:`RUN_GROUP`, or with a shared minibatch order up to :data:`SHARED_GROUP` (the
+    first layer's products are then one wide product over the group's runs). The group
+    decides how XLA batches a run's products, so run k's last bits depend on it and on
+    nothing else (not on the cores: :mod:`jaxnn.train.spread` deals whole groups)."""
+    return core.divisor_at_most(runs, SHARED_GROUP if shared_order else RUN_GROUP)
 
 
 def _runs_epoch(plan: Plan):
@@ -192,10 +196,11 @@ def _runs_epoch(plan: Plan):
 
         def one_group(args):
             p, s, h, k = args
-            return together(p, s, h, x, y, k, e, x_val, y_val)
+            return together(p, s, h, x, y, keys if k is None else k, e, x_val, y_val)
 
+        group_keys = None if plan.shared_order else split(keys)  # shared: one key for all
         out = jax.lax.map(one_group, (split(params), split(opt_state), split(hyper),
-                                      split(keys)))
+                                      group_keys))
         return jax.tree.map(lambda a: a.reshape(K, *a.shape[2:]), out)
 
     return grouped

@@ -10,7 +10,7 @@ releases the GIL while XLA runs). So on the CPU :func:`fit_many` deals its group
 not divide the groups), compiles the epoch of one part once, and calls the parts from a
 thread pool, one part per thread. Each run is computed in a group of the same size as in
 one program, to the last bit, so run k is still ``fit(params[k], key=keys[k])``; only the
-wall time changes. A shared minibatch order is one group of all K: one program.
+wall time changes.
 
 On a GPU or TPU the K runs stay one program: batching them is the accelerator's job.
 
