@@ -6,14 +6,13 @@
 Writes ``experiments/results/sweep_benchmark.json`` and ``.md``: for each K the end-to-end
 wall time of ``fit_many`` (compile included, as a user waits, with the persistent
 compilation cache off), its steady-state epoch time (the median of epochs 2…6 of one
-call), the same for K
-sequential ``fit`` calls (measured for K ≤ 8 and scaled linearly above), the steady-state
-epoch with ``order="shared"`` (one minibatch order for all runs), the steady-state epoch
-with the runs kept on one core (``jaxnn.train.spread.CORES = 1``: one program, no threads),
-and the ratios the issue's goals name. By default ``fit_many`` cuts the runs into one part
-per core (:mod:`jaxnn.train.spread`) while one ``fit`` uses one core: the table says how
-many cores, and the one-core column is the like-for-like batching gain. Timings are medians of ``--repeats`` fresh measurements; the machine's
-load average is recorded with them.
+call), K sequential ``fit`` calls' wall time (K × one fit's), the steady-state epoch with
+``order="shared"`` (one minibatch order for all runs) and with the runs kept on one core
+(``jaxnn.train.spread.CORES = 1``: one program, no threads), and the ratios the issue's
+goals name. By default ``fit_many`` deals its runs into one part per core
+(:mod:`jaxnn.train.spread`) while one ``fit`` uses one core: the table says how many
+parts ran, and the one-core column is the like-for-like batching gain. Timings are medians
+of ``--repeats`` fresh measurements; the machine's load average is recorded with them.
 """
 
 from __future__ import annotations

@@ -234,7 +234,8 @@ def _sample(key, shapes: tuple, scheme: str, dtype, options: tuple, by_index: bo
     sizes = [n_out * n_in for n_out, n_in in shapes]
     for group in _padded_groups(sizes):
         most = max(sizes[l] for l in group)
-        flat = jax.vmap(lambda k: s.draw(k, (most,), dtype, **opts))(pairs[jnp.array(group), 0])
+        flat = jax.vmap(lambda k, most=most: s.draw(k, (most,), dtype, **opts))(
+            pairs[jnp.array(group), 0])
         for row, l in enumerate(group):
             n_out, n_in = shapes[l]
             W[l] = s.finish(flat[row, :sizes[l]].reshape(n_out, n_in), n_in, n_out)
