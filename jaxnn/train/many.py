@@ -199,8 +199,8 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
         is ``fit(net, params[k], opt_k, train, ..., key=keys[0])`` and the runs differ only
         in their initial parameters and hyper-parameters. One minibatch then feeds all K
         runs: the first layer's products (Z¹ = X W¹ᵀ and BP4's Δ¹ᵀ X) become one wide
-        matrix product over the K runs instead of K small ones (measured in
-        ``experiments.sweep_benchmark``).
+        matrix product over each group of up to ``plan.SHARED_GROUP`` runs instead of
+        one small one per run (measured in ``experiments.sweep_benchmark``).
     Returns:
       a :class:`ManyResult`.
     """
