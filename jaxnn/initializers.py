@@ -43,7 +43,7 @@ from jaxnn.architecture import BatchNormLayer, Layer, NormLayer, check_net
 class Scheme(NamedTuple):
     """An initialisation scheme: W^l is ``finish(draw(key_W, (n_out, n_in), dtype,
     **options), n_in, n_out)`` and b^l is N(0, 1) from ``key_b`` when ``random_bias``, else
-    0, where ``key_W, key_b = split(key)`` (:func:`layer_of` is that, for one layer).
+    0, where ``key_W, key_b = split(key)`` (:meth:`layer` is that, for one layer).
 
     ``draw`` must be a ``jax.random`` sampler that draws each entry from (key, its flat
     index) alone, as threefry's samplers do (``jax_threefry_partitionable``, JAX's

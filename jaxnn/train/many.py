@@ -258,8 +258,8 @@ def fit_many(net: Network, params: Params, opt, train, *, epochs: int, batch_siz
             f"which reads a value in Python ({type(e).__name__})",
             "no Python `if`/`int()`/`float()` on the values; use jnp.where, or sweep "
             "that setting in separate fit_many calls")) from None
-    return _loop(epoch, params, opt_state, K=K, epochs=epochs, patience=patience, progress=progress,
-                 compile_seconds=compile_seconds, on_epoch=on_epoch)
+    return _loop(epoch, params, opt_state, K=K, epochs=epochs, patience=patience,
+                 progress=progress, compile_seconds=compile_seconds, on_epoch=on_epoch)
 
 
 _select = jax.jit(lambda keep, new, old: jax.tree.map(
