@@ -121,12 +121,17 @@ def test_manual_equals_autodiff_float64(x64, row):
     _check_float64(**row)
 
 
+@pytest.mark.parametrize("depth", DEPTHS)
 @pytest.mark.parametrize("output, cost", FUSED)
-def test_fused_output_deltas_equal_autodiff_float64(x64, output, cost):
+def test_fused_output_deltas_equal_autodiff_float64(x64, output, cost, depth):
     """Every fused BP1 pair × depths 1–5 × m ∈ {1, 7, 64} × λ ∈ {0, 0.7} in full (the
     hidden activation rotating through the registry), to ≤ 1e−10; softmax + cross entropy
-    also with targets that are not one-hot (the fused form keeps Σ_i y_i for them)."""
-    for i, (depth, m, l2) in enumerate(itertools.product(DEPTHS, BATCHES, L2S)):
+    also with targets that are not one-hot (the fused form keeps Σ_i y_i for them). One
+    test per depth, so the parallel workers share the cases evenly."""
+    cases = list(itertools.product(DEPTHS, BATCHES, L2S))
+    for i, (d, m, l2) in enumerate(cases):
+        if d != depth:
+            continue
         hidden = HIDDEN[i % len(HIDDEN)] if depth > 1 else None
         _check_float64(hidden, output, cost, depth, m, l2)
         if _takes_labels(output, cost):
