@@ -59,7 +59,7 @@ def parts_of(units: int, platform: str, flops_per_unit: float = math.inf) -> tup
     cores = CORES if CORES is not None else available_cores()
     if (jax.config.jax_debug_nans or jax.config.jax_debug_infs
             or units * flops_per_unit < MIN_SPREAD_FLOPS):
-        cores = 1  # JAX re-runs a NaN's program op by op, on the calling thread's settings
+        cores = 1  # NaN hunting re-runs a program on the calling thread; tiny jobs
     size = -(-units // max(1, cores)) if platform == "cpu" else units
     return -(-units // size), size  # e.g. 9 groups on 8 cores: 5 parts of 2, one padding
 
@@ -89,9 +89,7 @@ def join(trees, runs: int):
 def call_parts(compiled, args_parts):
     """``[compiled(*args) for args in args_parts]``, each part in its own thread (the first
     in the calling thread) under the caller's ``jax_enable_x64`` (a thread-local setting
-    that decides how the arguments are read); one part: a plain call."""
-    if len(args_parts) == 1:
-        return [compiled(*args_parts[0])]
+    that decides how the arguments are read)."""
     x64 = jax.config.jax_enable_x64
     pool = _pool(len(args_parts) - 1)
     futures = [pool.submit(_run, compiled, args, x64) for args in args_parts[1:]]
