@@ -77,7 +77,8 @@ def test_shared_order_runs_are_the_train_runs_with_the_first_seeds_order(tmp_pat
     cost = {o: [float(r["train_cost"]) for r in rows[o]] for o in rows}
     # Seed 0: the same run, up to float32 rounding (the wide product sums in another order).
     assert cost["shared"][0] == pytest.approx(cost["per_run"][0], rel=1e-5)
-    assert cost["shared"][1] != pytest.approx(cost["per_run"][1], rel=1e-2)  # seed 1
+    # Seed 1: other minibatches, so a difference well beyond that rounding.
+    assert cost["shared"][1] != pytest.approx(cost["per_run"][1], rel=1e-3)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main(["sweep", *TINY, "--order", "random", "--out", str(tmp_path / "x")])

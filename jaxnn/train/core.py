@@ -40,8 +40,11 @@ GRADS = ("manual", "autodiff")
 # The largest number of rows evaluated in one piece (bounds the activations' memory).
 EVAL_CHUNK = 10_000
 
-# The most rows one gather of minibatches takes (784 float32 columns: 6.4 MB).
-GATHER_ROWS = 2048
+# The most bytes one gather of minibatches takes (inputs and targets). A block this size
+# stays in a core's L2 cache between the gather and the steps that read it (an epoch that
+# gathered 2,048 rows of 784 float32 columns, 6.4 MB, at once ran 3 % slower at batch 128
+# than one gathering per step), while small minibatches still share one gather.
+GATHER_BYTES = 1 << 19
 
 
 def autodiff_value_grad_and_output(net: Network, params: Params, x: Array, y: Array,
@@ -198,17 +201,58 @@ def divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
-def shuffle(key, n: int) -> Array:
-    """A uniformly random permutation of ``0..n−1``: the indices sorted by 64 random bits.
+def per_gather(num_batches: int, batch_size: int, row_bytes: int) -> int:
+    """How many minibatches one gather takes: the largest divisor of ``num_batches`` whose
+    minibatches of ``batch_size`` rows of ``row_bytes`` bytes fit :data:`GATHER_BYTES`
+    (at least 1). A divisor, so every epoch still takes exactly the batches of its
+    permutation, in order."""
+    return divisor_at_most(num_batches, max(1, GATHER_BYTES // (batch_size * row_bytes)))
 
-    One sort on two uint32 keys. ``jax.random.permutation`` sorts twice, on 32 bits each
-    time, which on the CPU takes 1.7× the time (n = 50,000: 24 ms of CPU against 14 ms,
-    ~8% of a 784-30-10 epoch at batch 10). Two equal 64-bit keys, the only way the order
-    could be biased, have probability below n²/2⁶⁵ (1e-10 at n = 60,000).
+
+# Rounds of the swap-or-not shuffle. After r rounds an example's position is uniform up to
+# a total-variation distance of 2^-r (each round sends it to its uniform partner with
+# probability 1/2); pairs and larger groups of examples mix at about the same rate.
+SHUFFLE_ROUNDS = 64
+
+
+def shuffle(key, n: int) -> Array:
+    """A random permutation of ``0..n−1`` (``(n,)`` int32): the swap-or-not shuffle.
+
+    Hoang, Morris & Rogaway, "An Enciphering Scheme Based on a Card Shuffle" (CRYPTO 2012);
+    Ethereum's validator shuffle is the same construction. Each of :data:`SHUFFLE_ROUNDS`
+    rounds draws a pivot p in ``0..n−1`` and pairs every index x with its partner
+    (p − x) mod n; a pair swaps when a keyed bit of max(x, partner) is 1. Every round is a
+    product of disjoint swaps, so the result is always a permutation.
+
+    The rounds are elementwise, so the cost is linear in n: on the 2-core CPU, 0.6 ms at
+    n = 60,000 against 15–20 ms for sorting 64 random bits (the shuffle this replaced: 8 %
+    of a 784-30-10 epoch at batch 10), and it stays linear under ``vmap`` (one shuffle per
+    run in ``fit_many``). The round bit is the top bit of a 32-bit integer hash
+    (:func:`_hash32`) of max(x, partner) XOR a random round key; the pivot is a random
+    32-bit word mod n (non-uniform by at most n/2³²). ``tests/test_shuffle.py`` checks the
+    permutations' statistics against uniform ones.
     """
-    bits = jax.random.bits(key, (2, n), jnp.uint32)
-    iota = jax.lax.iota(jnp.int32, n)
-    return jax.lax.sort((bits[0], bits[1], iota), num_keys=2, is_stable=False)[2]
+    if n > 2**31 - 1:
+        raise ValueError(f"shuffle: n must be below 2**31; got {n}.")
+    words = jax.random.bits(key, (SHUFFLE_ROUNDS, 2), jnp.uint32)
+    size = jnp.uint32(n)
+
+    def round_(i, x):
+        pivot = words[i, 0] % size
+        partner = jnp.where(pivot >= x, pivot - x, pivot + size - x)  # (p − x) mod n
+        swap = _hash32(jnp.maximum(x, partner) ^ words[i, 1]) >> 31
+        return jnp.where(swap == 1, partner, x)
+
+    order = jax.lax.fori_loop(0, SHUFFLE_ROUNDS, round_, jax.lax.iota(jnp.uint32, n))
+    return order.astype(jnp.int32)
+
+
+def _hash32(x: Array) -> Array:
+    """A 32-bit integer hash with good avalanche (the "lowbias32" of C. Wellons's
+    hash-prospector: xorshift-multiply twice, bias 0.17 in its search)."""
+    x = (x ^ (x >> 16)) * jnp.uint32(0x7FEB352D)
+    x = (x ^ (x >> 15)) * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
 
 
 def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state,

@@ -20,6 +20,8 @@ example is used about equally often; all shapes stay static, so nothing recompil
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -128,13 +130,12 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
     epoch (:mod:`jaxnn.train.plan`), one per run in ``fit_many``. ``None``: the network's.
     """
     num_batches = num_examples // batch_size
-    # Minibatches are gathered `per_gather` at a time (one gather of per_gather · m rows,
-    # then per_gather steps over slices of it): a gather per step costs as much as the
-    # step's own arithmetic at small sizes. per_gather divides num_batches, so every epoch
-    # still takes exactly the batches of its permutation, in order.
-    per_gather = core.divisor_at_most(num_batches, max(1, core.GATHER_ROWS // batch_size))
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
+        # Minibatches are gathered `per_gather` at a time (one gather of per_gather · m
+        # rows, then per_gather steps over slices of it): a gather per step costs as much
+        # as the step's own arithmetic at small sizes (core.per_gather).
+        per_gather = core.per_gather(num_batches, batch_size, _row_bytes(x) + _row_bytes(y))
         # Shuffle on the device; the n mod batch_size examples at the end sit this one out.
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
         chunks = order.reshape(num_batches // per_gather, per_gather * batch_size)
@@ -179,3 +180,8 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
         return params, opt_state, metrics
 
     return epoch
+
+
+def _row_bytes(a) -> int:
+    """Bytes of one row of ``a``."""
+    return a.dtype.itemsize * math.prod(a.shape[1:])
