@@ -252,3 +252,33 @@ def test_an_optimizer_whose_init_reads_values_still_trains():
                        key=jax.random.key(1))
     assert seen and len(result.history) == 2
     chex.assert_trees_all_close(result.params, reference.params, rtol=1e-6, atol=1e-7)
+
+
+def test_per_gather_fills_the_gather_budget_with_whole_minibatches():
+    from jaxnn.train import core
+
+    budget = core.GATHER_BYTES
+    # 784 float32 inputs + an int32 label: 3,140 bytes a row.
+    assert core.per_gather(50, 128, 3140) == 1  # one 128-row batch already exceeds 512 KiB
+    assert core.per_gather(400, 10, 3140) == 16  # 16 · 10 · 3,140 ≤ 512 KiB < 17 · …
+    assert 16 * 10 * 3140 <= budget < 17 * 10 * 3140
+    assert core.per_gather(44, 32, 260) == 44  # the digits: the whole epoch in one gather
+    assert core.per_gather(7, 10, 3140) == 7  # a divisor of the steps, here all of them
+    assert core.per_gather(34, 10, 3140) == 2  # 17 divides 34 but overflows: 2 fits
+
+
+def test_the_gather_blocks_do_not_change_the_training(monkeypatch):
+    """Gathering one minibatch at a time or the whole epoch at once: the same parameters
+    to the last bit (the same rows in the same order), the same metrics to rounding."""
+    from jaxnn.train import core
+
+    x, y = _blobs(120)
+    opt = optimizers.adam(1e-2)
+    out = {}
+    for budget in (1, 1 << 30):
+        monkeypatch.setattr(core, "GATHER_BYTES", budget)
+        epoch = train.make_epoch(NET, opt, batch_size=8, num_examples=120)
+        out[budget] = epoch(_params(), opt.init(_params()), x, y, jax.random.key(2), None, None)
+    assert _same(out[1][0], out[1 << 30][0])
+    for name, value in out[1][2].items():
+        np.testing.assert_allclose(value, out[1 << 30][2][name], rtol=1e-6, err_msg=name)
