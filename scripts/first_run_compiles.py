@@ -13,8 +13,9 @@ interleaved (round r runs every variant once, in a shuffled order); medians.
 
 ``--stats`` checks the draws of each PRNG implementation instead (no timing of fit): the
 mean, variance, skewness and kurtosis of 10⁶ normal draws (as ``jaxnn.init_params``
-uses), a Kolmogorov–Smirnov distance, and the uniformity of ``train.core.shuffle``-style
-permutations (chi-square of the position of each element over 20,000 shuffles of 10).
+uses), a Kolmogorov–Smirnov distance, and the uniformity of the permutations of jaxnn's
+shuffle up to 0.2, a sort by 64 random bits (chi-square of the position of each element
+over 20,000 shuffles of 10; 0.3's swap-or-not shuffle: ``tests/test_shuffle.py``).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ def adam(learning_rate: float, b1=0.9, b2=0.999, eps=1e-8) -> Optimizer:
 
 def shuffle(key, n: int):
     """A random permutation of ``0..n−1``: the indices sorted by 64 random bits (jaxnn's
-    ``train.core.shuffle``)."""
+    ``train.core.shuffle`` up to 0.2; 0.3 shuffles by swap-or-not)."""
     bits = jax.random.bits(key, (2, n), jnp.uint32)
     iota = jax.lax.iota(jnp.int32, n)
     return jax.lax.sort((bits[0], bits[1], iota), num_keys=2, is_stable=False)[2]

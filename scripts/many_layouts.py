@@ -10,7 +10,8 @@ run with key k to 1e-10 in float64.
 Formulations (``FORMULATIONS``):
 
 - ``one``: ONE run (the denominator): shuffle, then ``lax.scan`` over the minibatches,
-  gathered ``GATHER`` steps at a time (as ``jaxnn.train.steps`` does).
+  gathered ``GATHER`` steps at a time (as ``jaxnn.train.steps`` did up to 0.2; since
+  0.3 it gathers blocks of at most ``train.core.GATHER_BYTES``).
 - ``vmap``: ``jax.vmap`` of ``one`` over the runs: what ``fit_many`` does today.
 - ``block``: the K runs' minibatches gathered together once per chunk of steps into a
   contiguous ``(steps, K, b, n0)`` block, then a scan whose step is ``vmap`` of one step.

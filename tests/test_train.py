@@ -259,7 +259,7 @@ def test_per_gather_fills_the_gather_budget_with_whole_minibatches():
 
     budget = core.GATHER_BYTES
     # 784 float32 inputs + an int32 label: 3,140 bytes a row.
-    assert core.per_gather(50, 128, 3140) == 1  # one 128-row batch already exceeds 512 KiB
+    assert core.per_gather(50, 128, 3140) == 1  # one 128-row batch fits 512 KiB, two do not
     assert core.per_gather(400, 10, 3140) == 16  # 16 · 10 · 3,140 ≤ 512 KiB < 17 · …
     assert 16 * 10 * 3140 <= budget < 17 * 10 * 3140
     assert core.per_gather(44, 32, 260) == 44  # the digits: the whole epoch in one gather
