@@ -1,7 +1,9 @@
-"""The swap-or-not shuffle's round bit and its speed. The bit: how often the top bits of the hash agree for two
-inputs one XOR-difference apart (:func:`jaxnn.train.core._hash32`, against the
-two-multiply "lowbias32" it replaced). An unbiased bit agrees 50 % of the time; the table
-gives, per hash, the four differences (of 1…64) furthest from 50 %, in standard errors.
+"""The swap-or-not shuffle's round bit and its speed.
+
+The bit: how often the top bits of the hash agree for two inputs one XOR-difference apart
+(:func:`jaxnn.train.core._hash32`, against the two-multiply "lowbias32" it replaced). An
+unbiased bit agrees 50 % of the time; the table gives, per hash, the four differences (of
+1…64) furthest from 50 %, in standard errors.
 
     python scripts/shuffle_hash_bias.py            # 2^24 random (input, key) pairs
     python scripts/shuffle_hash_bias.py --time     # and the shuffle's time against a sort

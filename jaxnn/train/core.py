@@ -229,9 +229,10 @@ def shuffle(key, n: int) -> Array:
     The rounds are elementwise, so the cost is linear in n: on the 2-core CPU, 0.9–1.4 ms
     at n = 60,000 against 15–16 ms for sorting 64 random bits (the shuffle this replaced:
     8 % of a 784-30-10 epoch at batch 10; ``python scripts/shuffle_hash_bias.py --time``),
-    and it stays linear under ``vmap`` (one shuffle per run in ``fit_many``). The round bit is the top bit of a 32-bit integer hash
-    (:func:`_hash32`) of max(x, partner) XOR a random round key; the pivot is a random
-    32-bit word mod n, whose distance from uniform is below n/2³² (1.4e-5 at n = 60,000).
+    and it stays linear under ``vmap`` (one shuffle per run in ``fit_many``). The round bit
+    is the top bit of a 32-bit integer hash (:func:`_hash32`) of max(x, partner) XOR a
+    random round key; the pivot is a random 32-bit word mod n, whose distance from uniform
+    is below n/2³² (1.4e-5 at n = 60,000).
     ``tests/test_shuffle.py`` checks the permutations' statistics against uniform ones.
     """
     if n > 2**31 - 1:
