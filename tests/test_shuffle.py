@@ -87,6 +87,13 @@ def test_every_shuffle_is_a_permutation(n):
         np.testing.assert_array_equal(np.sort(order), np.arange(n))
 
 
+def test_more_than_int32_examples_are_refused_before_tracing():
+    with pytest.raises(ValueError, match=r"the number of examples to shuffle must be below "
+                       r"2\*\*31 \(int32 indices\); got 2,147,483,648\. Fix: train on fewer "
+                       r"rows per call\."):
+        core.shuffle(jax.random.key(0), 2**31)
+
+
 def test_same_key_same_order_other_key_other_order():
     a, b = (np.asarray(core.shuffle(jax.random.key(s), 500)) for s in (3, 3))
     c = np.asarray(core.shuffle(jax.random.key(4), 500))

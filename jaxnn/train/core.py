@@ -235,8 +235,10 @@ def shuffle(key, n: int) -> Array:
     is below n/2³² (1.4e-5 at n = 60,000).
     ``tests/test_shuffle.py`` checks the permutations' statistics against uniform ones.
     """
-    if n > 2**31 - 1:
-        raise ValueError(f"shuffle: n must be below 2**31; got {n}.")
+    if n > 2**31 - 1:  # the indices are int32, the rounds' sums p + n − x uint32
+        raise ValueError(_checks.message(
+            "the number of examples to shuffle", "below 2**31 (int32 indices)", f"{n:,}",
+            "train on fewer rows per call"))
     words = jax.random.bits(key, (SHUFFLE_ROUNDS, 2), jnp.uint32)
     size = jnp.uint32(n)
 
