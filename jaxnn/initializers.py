@@ -11,8 +11,12 @@ normal          N(0, 1)                             N(0, 1) (Nielsen's network.p
 zeros           0                                   0
 =============== =================================== ==================================
 
-with n_in = n_{l−1} and n_out = n_l. References: LeCun et al. 1998 "Efficient BackProp";
-He et al. 2015 arXiv:1502.01852; Glorot & Bengio 2010 (AISTATS).
+with n_in = n_{l−1} and n_out = n_l. Every entry comes from ONE call of the scheme's sampler
+with ``key``: the entries of W^1 … W^L (row-major), then Nielsen's b^1 … b^L, end to end in
+that order (since jaxnn 0.4; before, each layer drew from its own split key).
+
+References: LeCun et al. 1998 "Efficient BackProp"; He et al. 2015 arXiv:1502.01852; Glorot &
+Bengio 2010 (AISTATS).
 
 The neural-network notes muddle the names ("Xavier: √(1/n)", "Her: √(2/(n^L +
 n^{L−1}))"); this module uses the standard ones: √(1/n_in) is LeCun, √(2/n_in) is He,
@@ -41,28 +45,18 @@ from jaxnn.architecture import BatchNormLayer, Layer, NormLayer, check_net
 
 
 class Scheme(NamedTuple):
-    """An initialisation scheme: W^l is ``finish(draw(key_W, (n_out, n_in), dtype,
-    **options), n_in, n_out)`` and b^l is N(0, 1) from ``key_b`` when ``random_bias``, else
-    0, where ``key_W, key_b = split(key)`` (:meth:`layer` is that, for one layer).
-
-    ``draw`` must be a ``jax.random`` sampler that draws each entry from (key, its flat
-    index) alone, as threefry's samplers do (``jax_threefry_partitionable``, JAX's
-    default): :func:`init_params` then draws every layer's W in one padded call and cuts
-    it, with the same bits as one call per layer and one compiled sampler instead of L."""
+    """An initialisation scheme: ``draw(key, (N,), dtype, **options)`` samples N entries and
+    ``finish(entries.reshape(n_out, n_in), n_in, n_out)`` scales one layer's share into W^l;
+    b^l is drawn too (unscaled) when ``random_bias``, else 0. :func:`init_params` draws every
+    layer's entries in ONE call of ``draw``, W^1 … W^L then (``random_bias``) b^1 … b^L, end
+    to end in that order, and cuts the flat vector: one compiled sampler, whatever the depth.
+    ``draw`` must take a flat shape, as ``jax.random``'s samplers do."""
 
     draw: Callable[..., jax.Array]
     finish: Callable[[jax.Array, int, int], jax.Array]
     random_bias: bool
     options: dict[str, float]
     doc: str
-
-    def layer(self, key, n_in, n_out, dtype, **options) -> Layer:
-        """One layer's ``Layer(W: (n_out, n_in), b: (n_out,))`` drawn with ``key``."""
-        kw, kb = jax.random.split(key)
-        W = self.finish(self.draw(kw, (n_out, n_in), dtype, **options), n_in, n_out)
-        b = (jax.random.normal(kb, (n_out,), dtype) if self.random_bias
-             else jnp.zeros((n_out,), dtype))
-        return Layer(W, b)
 
 
 def _scaled(std: Callable[[int, int], float]) -> Callable[..., jax.Array]:
@@ -161,7 +155,8 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
       ``(Layer(W^1, b^1), …, Layer(W^L, b^L))``; under ``net.norm`` each hidden layer is a
       ``NormLayer(W, b, gamma=1, beta=0)`` (layer norm) or ``BatchNormLayer(W, b, gamma=1,
       beta=0, mean=0, var=1)`` (batch norm), so Z̃ = Ẑ at the start. The scheme draws W and
-      b alike with or without norm.
+      b alike with or without norm: one draw for every layer, cut in layer order (module
+      docstring).
     Raises:
       TypeError: a dtype other than float16, bfloat16, float32 or float64.
       ValueError: float64 without JAX's 64-bit mode; parameters over the memory limit.
@@ -173,8 +168,7 @@ def init_params(key, net, scheme: str = "lecun_normal", dtype=jnp.float32, *,
     key = inputs.check_key(key)
     memory.check_params(net.sizes, memory.num_params(net), dtype, memory_limit)
     shapes = tuple(w_shape for w_shape, _ in net.shapes())
-    layers = _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())),
-                     _draws_by_index(key))
+    layers = _sample(key, shapes, scheme, dtype, tuple(sorted(opts.items())))
     return tuple(_normalised(kind, layer) for kind, layer in zip(net.layer_types(), layers))
 
 
@@ -188,61 +182,25 @@ def _normalised(kind: type, layer: Layer):
     return BatchNormLayer(layer.W, layer.b, ones, zeros, zeros, ones)
 
 
-def _draws_by_index(key) -> bool:
-    """Whether ``key``'s samplers draw each entry from (key, flat index) alone: threefry
-    keys with ``jax_threefry_partitionable`` on (JAX's default)."""
-    if hasattr(key, "dtype") and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        impl = str(jax.random.key_impl(key))
-    else:  # a raw uint32[2] key: the default implementation's
-        impl = str(jax.config.jax_default_prng_impl)
-    return impl == "threefry2x32" and bool(jax.config.jax_threefry_partitionable)
-
-
-def _padded_groups(sizes: list[int]) -> list[list[int]]:
-    """The layers (indices) drawn together: sorted by size, a group takes layers down to
-    half its largest, so padding every draw to the largest at most doubles the draws."""
-    order = sorted(range(len(sizes)), key=lambda l: -sizes[l])
-    groups: list[list[int]] = []
-    for l in order:
-        if groups and 2 * sizes[l] >= sizes[groups[-1][0]]:
-            groups[-1].append(l)
-        else:
-            groups.append([l])
-    return groups
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
-def _sample(key, shapes: tuple, scheme: str, dtype, options: tuple, by_index: bool):
-    """Every layer's parameters, drawn in ONE compiled program per set of weight shapes
-    ``(n_l, n_{l−1})``, scheme, dtype and options (networks of the same widths share it):
-    eagerly, each ``jax.random`` operation would compile on its own first use. The bits
-    are those of :meth:`Scheme.layer` called eagerly on ``split(key, L)``.
-
-    ``by_index`` (:func:`_draws_by_index`): the layers' keys are split in one vmapped call
-    and W (and Nielsen's b) drawn in one padded, vmapped call per group of similar sizes,
-    then cut: XLA compiles a sampler once per group instead of once per layer (a 64-64-10
-    network: 0.42 s of compile instead of 0.69 s; 784-100-100-100-100-10: 0.67 s instead
-    of 1.29 s)."""
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _sample(key, shapes: tuple, scheme: str, dtype, options: tuple):
+    """Every layer's parameters from ONE draw of the scheme's sampler (:class:`Scheme`): the
+    weights of W^1 … W^L (then Nielsen's b^1 … b^L) end to end, cut in layer order. One
+    compiled program per set of weight shapes ``(n_l, n_{l−1})``, scheme, dtype and options
+    (networks of the same widths share it), with one sampler in it: drawing per layer from
+    split keys compiled a sampler per layer, or per group of similar sizes (a 64-64-10
+    network: 39 XLA kernels and 0.34–0.43 s of compile, against 15 and 0.18–0.22 s here;
+    784-100-100-100-100-10: 0.57 s against 0.30 s)."""
     s = INITIALIZERS[scheme]
-    opts = dict(options)
-    keys = jax.random.split(key, len(shapes))
-    if not by_index:
-        return tuple(s.layer(k, n_in, n_out, dtype, **opts)
-                     for k, (n_out, n_in) in zip(keys, shapes))
-    pairs = jax.vmap(jax.random.split)(keys)  # (L, 2): each layer's (key_W, key_b)
-    W = [None] * len(shapes)
     sizes = [n_out * n_in for n_out, n_in in shapes]
-    for group in _padded_groups(sizes):
-        most = max(sizes[l] for l in group)
-        flat = jax.vmap(lambda k, most=most: s.draw(k, (most,), dtype, **opts))(
-            pairs[jnp.array(group), 0])
-        for row, l in enumerate(group):
-            n_out, n_in = shapes[l]
-            W[l] = s.finish(flat[row, :sizes[l]].reshape(n_out, n_in), n_in, n_out)
+    biases = [n_out for n_out, _ in shapes] if s.random_bias else []
+    flat = s.draw(key, (sum(sizes) + sum(biases),), dtype, **dict(options))
+    ends = np.cumsum([0, *sizes, *biases])
+    W = [s.finish(flat[ends[l]:ends[l + 1]].reshape(n_out, n_in), n_in, n_out)
+         for l, (n_out, n_in) in enumerate(shapes)]
     if s.random_bias:
-        most = max(n_out for n_out, _ in shapes)
-        flat = jax.vmap(lambda k: jax.random.normal(k, (most,), dtype))(pairs[:, 1])
-        b = [flat[l, :n_out] for l, (n_out, _) in enumerate(shapes)]
+        L = len(shapes)
+        b = [flat[ends[L + l]:ends[L + l + 1]] for l in range(L)]
     else:
         b = [jnp.zeros((n_out,), dtype) for n_out, _ in shapes]
     return tuple(Layer(w, bias) for w, bias in zip(W, b))

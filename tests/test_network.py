@@ -63,40 +63,52 @@ def test_init_scales(scheme, std):
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16])
 @pytest.mark.parametrize("scheme", jaxnn.SCHEMES)
-def test_init_params_has_the_bits_of_the_eager_draws(scheme, dtype):
+def test_init_params_has_the_bits_of_the_eager_draw(scheme, dtype):
     """init_params draws all layers in one compiled program; its parameters equal, bit for
-    bit, the scheme's layer functions called outside jit on the split keys (each jax.random
-    sampler its own program, the scaling an eager op), as init_params drew them before: XLA
-    may not fold the scale into the normal sampler's constants."""
-    from jaxnn import initializers
-
-    # Sizes 117, 72, 48, 18: W¹ and W² drawn in one padded call, W³ and W⁴ alone.
-    net = jaxnn.mlp((13, 9, 8, 6, 3))
-    assert initializers._padded_groups([117, 72, 48, 18]) == [[0, 1], [2], [3]]
-    _assert_eager_bits(net, jax.random.key(11), scheme, dtype)
+    bit, the scheme's sampler called once outside jit for every entry (W^1 … W^L, then
+    Nielsen's b^1 … b^L, end to end), cut in layer order and scaled by eager ops: XLA may not
+    fold the scale into the normal sampler's constants."""
+    _assert_eager_bits(jaxnn.mlp((13, 9, 8, 6, 3)), jax.random.key(11), scheme, dtype)
 
 
 @pytest.mark.parametrize("key", [jax.random.PRNGKey(4), jax.random.key(4, impl="rbg")],
                          ids=["raw-threefry", "rbg"])
-def test_init_params_has_the_bits_of_the_eager_draws_float64_and_other_keys(x64, key):
-    """float64 (64-bit draws), a raw uint32[2] key, and an rbg key (whose samplers are not
-    drawn by index: one call per layer, as the eager draws)."""
-    from jaxnn import initializers
-
-    assert initializers._draws_by_index(key) == (key.dtype == jnp.uint32)
+def test_init_params_has_the_bits_of_the_eager_draw_float64_and_other_keys(x64, key):
+    """float64 (64-bit draws), a raw uint32[2] key, and an rbg key."""
     for scheme in ("he_normal", "normal", "uniform"):
         _assert_eager_bits(jaxnn.mlp((7, 9, 8, 2)), key, scheme, jnp.float64)
+
+
+def test_init_params_layers_are_cuts_of_one_draw():
+    """Layer l's weights are the next n_l · n_{l−1} entries of the one draw (row-major), so
+    a deeper network of the same first widths starts with the same first layers."""
+    key = jax.random.key(5)
+    short = jaxnn.init_params(key, jaxnn.mlp((6, 5, 4)), "normal")
+    deep = jaxnn.init_params(key, jaxnn.mlp((6, 5, 4, 3)), "normal")
+    for l in range(2):
+        np.testing.assert_array_equal(np.asarray(short[l].W), np.asarray(deep[l].W))
+    flat = jax.random.normal(key, (30 + 20 + 5 + 4,), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(short[1].W), np.asarray(flat[30:50].reshape(4, 5)))
+    np.testing.assert_array_equal(np.asarray(short[1].b), np.asarray(flat[55:59]))
 
 
 def _assert_eager_bits(net, key, scheme, dtype):
     from jaxnn import initializers
 
+    s = initializers.INITIALIZERS[scheme]
     compiled = jaxnn.init_params(key, net, scheme, dtype)
-    options = initializers.INITIALIZERS[scheme].options
-    keys = jax.random.split(key, net.num_layers)
-    eager = [initializers.INITIALIZERS[scheme].layer(k, n_in, n_out, dtype, **options)
-             for k, ((n_out, n_in), _) in zip(keys, net.shapes())]
-    for got, want in zip(jax.tree.leaves(compiled), jax.tree.leaves(eager)):
+    shapes = [w_shape for w_shape, _ in net.shapes()]
+    sizes = [n_out * n_in for n_out, n_in in shapes]
+    biases = [n_out for n_out, _ in shapes] if s.random_bias else []
+    flat = s.draw(key, (sum(sizes) + sum(biases),), dtype, **s.options)  # eager
+    ends = np.cumsum([0, *sizes, *biases])
+    eager = []
+    for l, (n_out, n_in) in enumerate(shapes):
+        eager.append(s.finish(flat[ends[l]:ends[l + 1]].reshape(n_out, n_in), n_in, n_out))
+        L = len(shapes)
+        eager.append(flat[ends[L + l]:ends[L + l + 1]] if s.random_bias
+                     else jnp.zeros((n_out,), dtype))
+    for got, want in zip(jax.tree.leaves(compiled), eager, strict=True):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
