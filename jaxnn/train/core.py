@@ -17,6 +17,8 @@ except :func:`check_batch_shapes`, the trace-time check a compiled step or epoch
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -264,24 +266,58 @@ def _hash32(x: Array) -> Array:
     return x ^ (x >> 14)
 
 
-def epoch_metrics(Js, norms, correct, num_examples_used, params, opt_state,
-                  faults=None, layer_norms=None) -> dict:
-    """Per-epoch means of the minibatch metrics, whether everything stayed finite, and
-    (from the steps' ``faults``) the first step (1-based; 0: none) whose learning rate was
-    negative or not finite (``rate_fault_step``) and whose labels were out of range
-    (``label_fault_step``). ``layer_grad_norms``: ``(L,)``, the mean over the steps of
-    ‖∂J/∂W^l‖ (``layer_norms``: ``(steps, L)``)."""
-    metrics = {} if faults is None else {
-        "rate_fault_step": _first(faults & RATE_FAULT), "label_fault_step":
-        _first(faults & LABEL_FAULT)}
-    if layer_norms is not None:
-        metrics["layer_grad_norms"] = jnp.mean(layer_norms, axis=0)
-    return metrics | {
-        "train_cost": jnp.mean(Js),
-        "train_accuracy": jnp.sum(correct) / num_examples_used,
-        "grad_norm": jnp.mean(norms),
+class StepSums(NamedTuple):
+    """An epoch's minibatch metrics so far, carried through its scan (sums, not one array
+    per step: the stacking and the means afterwards compiled ~15 kernels)."""
+    steps: Array  # int32 (), steps done
+    cost: Array  # Σ J
+    grad_norm: Array  # Σ ‖∇J‖
+    correct: Array  # int32 (), Σ correct predictions
+    rate_fault_step: Array  # int32 (), the first step (1-based) whose rate was bad; 0: none
+    label_fault_step: Array  # int32 (), the first step with a label out of range; 0: none
+    layer_grad_norms: Array  # (L,) Σ ‖∂J/∂W^l‖
+
+
+def no_steps(net: Network, params: Params, x: Array) -> StepSums:
+    """The sums before the first step, in float32 or the parameters' and data's wider
+    dtype."""
+    dtype = jnp.result_type(jnp.float32, x.dtype, *jax.tree.leaves(params))
+    zero, none = jnp.zeros((), dtype), jnp.zeros((), jnp.int32)
+    return StepSums(none, zero, zero, none, none, none, jnp.zeros((net.num_layers,), dtype))
+
+
+def add_step(sums: StepSums, stats) -> StepSums:
+    """``sums`` after one more step with ``stats = (J, ‖∇J‖, correct, faults, layer
+    norms)`` (:func:`minibatch_step`)."""
+    J, norm, correct, faults, layer_norms = stats
+    step = sums.steps + 1
+
+    def first(so_far, bit):
+        return jnp.where((so_far == 0) & ((faults & bit) > 0), step, so_far)
+
+    return StepSums(step, sums.cost + J.astype(sums.cost.dtype),
+                    sums.grad_norm + norm.astype(sums.cost.dtype),
+                    sums.correct + correct.astype(jnp.int32),
+                    first(sums.rate_fault_step, RATE_FAULT),
+                    first(sums.label_fault_step, LABEL_FAULT),
+                    sums.layer_grad_norms + layer_norms.astype(sums.cost.dtype))
+
+
+def epoch_metrics(sums: StepSums, num_examples_used, params, opt_state) -> dict:
+    """Per-epoch means of the minibatch metrics (``sums``), whether everything stayed
+    finite, the first step (1-based; 0: none) whose learning rate was negative or not
+    finite (``rate_fault_step``) and whose labels were out of range
+    (``label_fault_step``), and ``layer_grad_norms``: ``(L,)``, the mean over the steps of
+    ‖∂J/∂W^l‖."""
+    steps = sums.steps.astype(sums.cost.dtype)
+    return {
+        "rate_fault_step": sums.rate_fault_step, "label_fault_step": sums.label_fault_step,
+        "layer_grad_norms": sums.layer_grad_norms / steps,
+        "train_cost": sums.cost / steps,
+        "train_accuracy": sums.correct / num_examples_used,
+        "grad_norm": sums.grad_norm / steps,
         "learning_rate": optim.learning_rate(opt_state),
-        "finite": all_finite([Js, *jax.tree.leaves(params)]),
+        "finite": all_finite([sums.cost, *jax.tree.leaves(params)]),
     }
 
 
@@ -317,11 +353,6 @@ def raise_on_faults(metrics: dict, epoch: int) -> None:
             f"{rate_step} (the schedule's value for that update); the epoch's parameters "
             "were not kept. Fix: a schedule whose rate stays finite and ≥ 0 for every "
             "update count, e.g. check its decay arguments and horizon.")
-
-
-def _first(flags: Array) -> Array:
-    """The 1-based index of the first nonzero flag, 0 when there is none."""
-    return jnp.where(jnp.any(flags > 0), jnp.argmax(flags > 0) + 1, 0).astype(jnp.int32)
 
 
 def evaluate_in_chunks(net: Network, params: Params, x: Array, y: Array, l2=None):

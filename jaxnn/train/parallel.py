@@ -249,14 +249,16 @@ def epoch_program(net: Network, opt, *, batch_size: int, num_examples: int, mesh
     num_batches = num_examples // batch_size
     gradient = _psum_gradient(batch_size, l2)
 
-    def per_device(params, opt_state, x, y, batches):
+    def per_device(params, opt_state, sums, x, y, batches):
         me = jax.lax.axis_index(AXIS)
 
         def body(carry, xs):
-            params, opt_state = carry
+            params, opt_state, sums = carry
             idx, kd = xs
             mine = jax.lax.dynamic_slice_in_dim(idx, me * local, local)  # my rows
-            xb, yb = jnp.take(x, mine, axis=0), jnp.take(y, mine, axis=0)
+            # rows of a permutation, in range: XLA's plain gather ("clip"), no fill mask
+            xb = jnp.take(x, mine, axis=0, mode="clip")
+            yb = jnp.take(y, mine, axis=0, mode="clip")
             # The whole batch's dropout masks, as one device would draw them; my rows.
             masks = dropout_masks(net, kd, batch_size, x.dtype, keep)
             if masks is not None:
@@ -265,22 +267,21 @@ def epoch_program(net: Network, opt, *, batch_size: int, num_examples: int, mesh
             params, opt_state, stats = core.minibatch_step(
                 net, opt, gradient, params, opt_state, xb, yb,
                 reduce=lambda c: jax.lax.psum(c, AXIS), masks=masks)
-            return (params, opt_state), stats
+            return (params, opt_state, core.add_step(sums, stats)), None
 
-        return jax.lax.scan(body, (params, opt_state), batches)
+        return jax.lax.scan(body, (params, opt_state, sums), batches)[0]
 
     sharded = jax.shard_map(
-        per_device, mesh=mesh, in_specs=(P(), P(), P(), P(), P()), out_specs=P()
+        per_device, mesh=mesh, in_specs=(P(), P(), P(), P(), P(), P()), out_specs=P()
     )
 
     def epoch(params, opt_state, x, y, key, x_val, y_val):
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
-        (params, opt_state), (Js, norms, correct, faults, layer_norms) = sharded(
-            params, opt_state, x, y,
+        params, opt_state, sums = sharded(
+            params, opt_state, core.no_steps(net, params, x), x, y,
             (order.reshape(num_batches, batch_size), core.step_keys(net, key, num_batches)),
         )
-        metrics = core.epoch_metrics(Js, norms, correct, num_batches * batch_size,
-                                     params, opt_state, faults, layer_norms)
+        metrics = core.epoch_metrics(sums, num_batches * batch_size, params, opt_state)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val, l2=l2
