@@ -14,7 +14,7 @@ Every public submodule is imported here, so ``import jaxnn`` is enough to reach
 ``jaxnn.optimizers``, ``jaxnn.train``, ``jaxnn.data``, ``jaxnn.checkpoint`` and the rest.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from jaxnn import (  # noqa: E402  (the version first: submodules may read it)
     activations,
