@@ -275,8 +275,22 @@ def check_rows(x, sizes: tuple[int, ...], like, fits=None) -> tuple[jax.Array, b
     if is_concrete(x) and _read(lambda: bool(_all_finite(x))) is False:
         raise ValueError(_not_finite("x", original, x.dtype,
                                      "clean the data (e.g. np.nan_to_num, or drop rows)"))
-    x = to_device_of(jnp.asarray(x), like)
+    x = to_device_of(to_jax(x), like)
     return (x[None] if single else x), single
+
+
+def to_jax(a, dtype=None) -> jax.Array:
+    """``a`` as a JAX array (in ``dtype``). A NumPy array is copied (and cast) on the host
+    and the copy handed to ``jax.device_put``, which compiles nothing, where
+    ``jnp.asarray`` compiles a "stage" program per new shape (~0.03 s each, three in a
+    first ``fit`` and ``accuracy``). The copy is ours because JAX's CPU client may alias a
+    host buffer instead of copying it (in jax 0.10 even with ``may_alias=False``): the
+    caller may change its array afterwards. Anything else (a JAX array, a tracer) goes
+    through ``jnp.asarray``."""
+    if type(a) is np.ndarray:
+        dtype = jax.dtypes.canonicalize_dtype(a.dtype if dtype is None else dtype)
+        return jax.device_put(np.array(a, dtype=dtype, copy=True))
+    return jnp.asarray(a, dtype)
 
 
 def cast(a, dtype):
@@ -336,7 +350,7 @@ def check_targets(y, n: int, cost, m: int, single: bool, dtype,
         _check_label_range(n, y)
         y = y[None] if single else y
         if labels:
-            return jnp.asarray(y, jnp.int32)
+            return to_jax(y, jnp.int32)
         return _compiled_targets(n, y, np.dtype(dtype))
     if not jnp.issubdtype(y.dtype, jnp.floating):
         raise TypeError(f"y must be floating point targets or integer labels; got {y.dtype}.")
@@ -350,7 +364,7 @@ def check_targets(y, n: int, cost, m: int, single: bool, dtype,
     y = cast(y, dtype)
     if is_concrete(y) and _read(lambda: bool(_all_finite(y))) is False:
         raise ValueError(_not_finite("y", original, y.dtype, "clean the targets"))
-    y = jnp.asarray(y)
+    y = to_jax(y)
     bounds = (_read(lambda: _min_max(y))
               if costs.get(cost).probabilities and is_concrete(y) and y.size else None)
     if bounds is not None:
@@ -407,7 +421,7 @@ def check_labels_for_accuracy(net, labels, m: int) -> jax.Array:
         if tuple(labels.shape) != (m,):
             raise ValueError(f"labels must have shape ({m},); got {tuple(labels.shape)}.")
         _check_label_range(net.n_out, labels)
-        return jnp.asarray(labels, jnp.int32)
+        return to_jax(labels, jnp.int32)
     if not jnp.issubdtype(labels.dtype, jnp.floating):
         raise TypeError(
             f"labels must be integer class labels or float targets; got {labels.dtype}."

@@ -245,3 +245,22 @@ def test_batch_norm_is_evaluated_with_population_statistics():
     with pytest.raises(ValueError, match="one device for a network with batch norm"):
         train.fit(net, params, optimizers.sgd(0.1), (X, Y), epochs=1, batch_size=8,
                   key=jax.random.key(0), devices=1)
+
+
+def test_checking_numpy_data_compiles_nothing():
+    """fit's and accuracy's data checks copy NumPy arrays to the device with
+    jax.device_put (inputs.to_jax): jnp.asarray compiled a "stage" program per new shape."""
+    from jaxnn import inputs
+    from jaxnn.train import core
+
+    params = jaxnn.init_params(jax.random.key(0), NET)
+    x = np.linspace(-1, 1, 37 * 6, dtype=np.float32).reshape(37, 6)  # a shape used nowhere else
+    y = np.arange(37) % 3  # int64 labels: int32 on the host
+    n, (xd, yd) = compiles(lambda: core.check_data(NET, params, (x, y), "train"))
+    assert n == 0
+    assert isinstance(xd, jax.Array) and isinstance(yd, jax.Array) and yd.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(yd), y)
+    n, labels = compiles(lambda: inputs.check_labels_for_accuracy(NET, y, 37))
+    assert n == 0 and labels.dtype == jnp.int32
+    x[0, 0] = 5.0  # a copy, not an alias of the caller's array
+    assert float(xd[0, 0]) == -1.0
