@@ -262,14 +262,14 @@ def adam(learning_rate: float | Schedule, beta1: float = 0.9, beta2: float = 0.9
 
     def update(grads, state, params):
         t, rate = begin(AdamState, schedule, grads, state, params)
-        corrections = bias_corrections(t, beta1, beta2)  # dtype -> (1 − β1^t, 1 − β2^t)
+        corrections = bias_corrections(t, beta1, beta2)  # dtype -> 1 / (1 − β^t), β1 and β2
 
         def leaf(w, g, v, s):
             v = beta1 * v + (1 - beta1) * g  # V = β1 V + (1 − β1) g, first moment estimate
             s = beta2 * s + (1 - beta2) * jnp.square(g)  # S = β2 S + (1 − β2) g², second
             c1, c2 = corrections(v.dtype)
-            v_hat = v / c1  # V̂ = V / (1 − β1^t), bias correction
-            s_hat = s / c2  # Ŝ = S / (1 − β2^t)
+            v_hat = v * c1  # V̂ = V / (1 − β1^t), bias correction
+            s_hat = s * c2  # Ŝ = S / (1 − β2^t)
             w = descend(w, rate, divide(v_hat, jnp.sqrt(s_hat), eps))  # W = W − α V̂ / (√Ŝ + ε)
             return w, v, s
 
@@ -327,14 +327,14 @@ def adamw(learning_rate: float | Schedule, beta1: float = 0.9, beta2: float = 0.
 
     def update(grads, state, params):
         t, rate = begin(AdamWState, schedule, grads, state, params)
-        corrections = bias_corrections(t, beta1, beta2)  # dtype -> (1 − β1^t, 1 − β2^t)
+        corrections = bias_corrections(t, beta1, beta2)  # dtype -> 1 / (1 − β^t), β1 and β2
 
         def leaf(w, g, v, s, decays_w):
             v = beta1 * v + (1 - beta1) * g  # V = β1 V + (1 − β1) g, first moment estimate
             s = beta2 * s + (1 - beta2) * jnp.square(g)  # S = β2 S + (1 − β2) g², second
             c1, c2 = corrections(v.dtype)
-            v_hat = v / c1  # as Adam's: V̂ = V / (1 − β1^t)
-            s_hat = s / c2  # Ŝ = S / (1 − β2^t)
+            v_hat = v * c1  # as Adam's: V̂ = V / (1 − β1^t)
+            s_hat = s * c2  # Ŝ = S / (1 − β2^t)
             d = divide(v_hat, jnp.sqrt(s_hat), eps)  # V̂ / (√Ŝ + ε)
             if decays_w is not False:  # + λ W where the mask says so (static False: no work)
                 d = d + jnp.where(decays_w, weight_decay * jnp.asarray(w).astype(d.dtype), 0)

@@ -174,10 +174,13 @@ def bias_correction(beta: float, t: jax.Array, dtype) -> jax.Array:
 
 
 def bias_corrections(t: jax.Array, *betas) -> Callable:
-    """``dtype -> (1 − β^t for each of betas)`` (:func:`bias_correction`), traced once per
-    dtype in one update and shared by every leaf of that dtype: traced per leaf, XLA kept
-    a pair of scalar kernels per leaf (8 of a 64-64-10 Adam epoch's ~110 kernels)."""
-    return functools.cache(lambda dtype: tuple(bias_correction(b, t, dtype) for b in betas))
+    """``dtype -> (1 / (1 − β^t) for each of betas)`` (:func:`bias_correction`), traced once
+    per dtype in one update and shared by every leaf of that dtype: traced per leaf, XLA
+    kept a pair of scalar kernels per leaf (8 of a 64-64-10 Adam epoch's ~110 kernels).
+    Reciprocals, so that each leaf multiplies (XLA turned the per-leaf division by a scalar
+    into this multiplication itself; an elementwise division is several times slower)."""
+    return functools.cache(
+        lambda dtype: tuple(1 / bias_correction(b, t, dtype) for b in betas))
 
 
 def divide(numerator: jax.Array, root: jax.Array, eps: float) -> jax.Array:
