@@ -225,7 +225,7 @@ def test_out_of_range_labels_in_a_compiled_epoch_are_flagged_with_their_step():
     _, _, metrics = epoch(params, opt.init(params), x, bad, jax.random.key(0), None, None)
     assert int(metrics["label_fault_step"]) == 1 and int(metrics["rate_fault_step"]) == 0
     with pytest.raises(ValueError, match=r"labels out of range in epoch 3, step 1"):
-        train.core.raise_on_faults(jax.device_get(metrics), 3)
+        train.tally.raise_on_faults(jax.device_get(metrics), 3)
 
 
 def test_an_optimizer_whose_init_reads_values_still_trains():

@@ -10,10 +10,11 @@
 * :mod:`jaxnn.train.parallel`: the same epoch data-parallel over devices and processes;
 * :mod:`jaxnn.train.plan`: the door of ``fit`` and ``fit_many`` (each argument checked
   once) and their compiled epochs, cached by static signature, hyper-parameters as inputs;
-* :mod:`jaxnn.train.core`: the one minibatch step all of them (and DP-SGD) share.
+* :mod:`jaxnn.train.core`: the one minibatch step all of them (and DP-SGD) share;
+  :mod:`jaxnn.train.tally`: the epoch's metrics, summed step by step.
 """
 
-from jaxnn.train import core, many, parallel, spread, steps
+from jaxnn.train import core, many, parallel, spread, steps, tally
 from jaxnn.train.core import GRADS
 from jaxnn.train.loop import FitResult, TrainingDiverged, evaluate, fit
 from jaxnn.train.many import ManyResult, fit_many
@@ -34,4 +35,5 @@ __all__ = [
     "parallel",
     "spread",
     "steps",
+    "tally",
 ]

@@ -30,7 +30,7 @@ import numpy as np
 from jaxnn import inputs, network
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params
-from jaxnn.train import core, parallel, plan
+from jaxnn.train import core, parallel, plan, tally
 
 Array = jax.Array
 
@@ -175,7 +175,7 @@ def run(job: plan.FitJob, net: Network, progress: bool = False) -> FitResult:
         new_params, new_state, metrics = compiled(params, opt_state, hyper, x, y, key, e,
                                                   x_val, y_val)
         metrics = parallel.to_host(metrics)
-        core.raise_on_faults(metrics, e + 1)
+        tally.raise_on_faults(metrics, e + 1)
         seconds = time.perf_counter() - t
         if not bool(metrics.pop("finite")):
             fix = diagnose(net, params, opt_state, new_state, (x, y), job.plan.batch_size,
@@ -189,7 +189,7 @@ def run(job: plan.FitJob, net: Network, progress: bool = False) -> FitResult:
                 history,
             )
         params, opt_state = new_params, new_state
-        record = {"epoch": e + 1, **{k: core.host_value(v) for k, v in metrics.items()},
+        record = {"epoch": e + 1, **{k: tally.host_value(v) for k, v in metrics.items()},
                   "seconds": seconds}
         history.append(record)
         if hasattr(bar, "set_postfix"):

@@ -37,7 +37,7 @@ import numpy as np
 from jaxnn import _checks, inputs, memory
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
-from jaxnn.train import core, plan, spread, steps
+from jaxnn.train import core, plan, spread, steps, tally
 
 
 class ManyResult(NamedTuple):
@@ -336,7 +336,7 @@ def _loop(epoch, params, opt_state, *, K, epochs, patience, progress, compile_se
         improved = np.zeros(K, bool)
         for k in np.flatnonzero(active):
             record = {"epoch": e + 1,
-                      **{name: core.host_value(v[k]) for name, v in metrics.items()},
+                      **{name: tally.host_value(v[k]) for name, v in metrics.items()},
                       "seconds": seconds}
             histories[k].append(record)
             if patience is None:

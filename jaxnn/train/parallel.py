@@ -40,7 +40,7 @@ from jax.sharding import PartitionSpec as P
 from jaxnn import _checks, backprop
 from jaxnn.architecture import Network, check_net
 from jaxnn.network import dropout_masks, example_costs, forward_layers, l2_term
-from jaxnn.train import core
+from jaxnn.train import core, tally
 from jaxnn.train.steps import check_opt
 
 AXIS = "data"
@@ -267,7 +267,7 @@ def epoch_program(net: Network, opt, *, batch_size: int, num_examples: int, mesh
             params, opt_state, stats = core.minibatch_step(
                 net, opt, gradient, params, opt_state, xb, yb,
                 reduce=lambda c: jax.lax.psum(c, AXIS), masks=masks)
-            return (params, opt_state, core.add_step(sums, stats)), None
+            return (params, opt_state, tally.add_step(sums, stats)), None
 
         return jax.lax.scan(body, (params, opt_state, sums), batches)[0]
 
@@ -278,10 +278,10 @@ def epoch_program(net: Network, opt, *, batch_size: int, num_examples: int, mesh
     def epoch(params, opt_state, x, y, key, x_val, y_val):
         order = core.shuffle(key, num_examples)[: num_batches * batch_size]
         params, opt_state, sums = sharded(
-            params, opt_state, core.no_steps(net, params, x), x, y,
+            params, opt_state, tally.no_steps(net, params, x), x, y,
             (order.reshape(num_batches, batch_size), core.step_keys(net, key, num_batches)),
         )
-        metrics = core.epoch_metrics(sums, num_batches * batch_size, params, opt_state)
+        metrics = tally.epoch_metrics(sums, num_batches * batch_size, params, opt_state)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val, l2=l2

@@ -29,7 +29,7 @@ from jaxnn import _checks
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, check_net
 from jaxnn.network import dropout_masks, population_statistics
-from jaxnn.train import core
+from jaxnn.train import core, tally
 
 
 def check_opt(opt):
@@ -155,7 +155,7 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
             masks = dropout_masks(net, kd, batch_size, xb.dtype, keep)
             params, opt_state, stats = core.minibatch_step(net, opt, g, params, opt_state,
                                                            xb, yb, masks=masks)
-            return (params, opt_state, core.add_step(sums, stats)), None
+            return (params, opt_state, tally.add_step(sums, stats)), None
 
         def gathered(carry, xs):
             idx, k, kd = xs  # idx: (per_gather · m,) rows of per_gather minibatches
@@ -168,12 +168,12 @@ def epoch_program(net: Network, opt, gradient, *, batch_size: int, num_examples:
             return jax.lax.scan(body, carry, (xs_, ys_, k, kd))
 
         (params, opt_state, sums), _ = jax.lax.scan(
-            gathered, (params, opt_state, core.no_steps(net, params, x)),
+            gathered, (params, opt_state, tally.no_steps(net, params, x)),
             (chunks, noise_keys, drop_keys))
         # Batch norm: the population statistics of the epoch's final parameters, in one
         # pass over the training set, for evaluation (identity without batch norm).
         params = population_statistics(net, params, x)
-        metrics = core.epoch_metrics(sums, num_batches * batch_size, params, opt_state)
+        metrics = tally.epoch_metrics(sums, num_batches * batch_size, params, opt_state)
         if x_val is not None:
             metrics["val_cost"], metrics["val_accuracy"] = core.evaluate_in_chunks(
                 net, params, x_val, y_val, l2=l2)
