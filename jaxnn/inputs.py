@@ -287,7 +287,7 @@ def to_jax(a, dtype=None) -> jax.Array:
     host buffer instead of copying it (in jax 0.10 even with ``may_alias=False``): the
     caller may change its array afterwards. Anything else (a JAX array, a tracer) goes
     through ``jnp.asarray``."""
-    if type(a) is np.ndarray:
+    if isinstance(a, np.ndarray) and not isinstance(a, np.ma.MaskedArray):  # memmaps too
         dtype = jax.dtypes.canonicalize_dtype(a.dtype if dtype is None else dtype)
         return jax.device_put(np.array(a, dtype=dtype, copy=True))
     return jnp.asarray(a, dtype)

@@ -247,7 +247,7 @@ def test_batch_norm_is_evaluated_with_population_statistics():
                   key=jax.random.key(0), devices=1)
 
 
-def test_checking_numpy_data_compiles_nothing():
+def test_checking_numpy_data_compiles_nothing(tmp_path):
     """fit's and accuracy's data checks copy NumPy arrays to the device with
     jax.device_put (inputs.to_jax): jnp.asarray compiled a "stage" program per new shape."""
     from jaxnn import inputs
@@ -264,3 +264,8 @@ def test_checking_numpy_data_compiles_nothing():
     assert n == 0 and labels.dtype == jnp.int32
     x[0, 0] = 5.0  # a copy, not an alias of the caller's array
     assert float(xd[0, 0]) == -1.0
+    mapped = np.memmap(tmp_path / "x.f32", np.float32, "w+", shape=(37, 6))  # a subclass
+    mapped[:] = 2.0
+    n, (xm, _) = compiles(lambda: core.check_data(NET, params, (mapped, y), "train"))
+    mapped[0, 0] = 5.0
+    assert n == 0 and float(xm[0, 0]) == 2.0
