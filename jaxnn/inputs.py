@@ -275,21 +275,24 @@ def check_rows(x, sizes: tuple[int, ...], like, fits=None) -> tuple[jax.Array, b
     if is_concrete(x) and _read(lambda: bool(_all_finite(x))) is False:
         raise ValueError(_not_finite("x", original, x.dtype,
                                      "clean the data (e.g. np.nan_to_num, or drop rows)"))
-    x = to_device_of(to_jax(x), like)
+    x = to_device_of(to_jax(x, copy=x is original), like)  # one host copy, not two
     return (x[None] if single else x), single
 
 
-def to_jax(a, dtype=None) -> jax.Array:
+def to_jax(a, dtype=None, *, copy: bool = True) -> jax.Array:
     """``a`` as a JAX array (in ``dtype``). A NumPy array is copied (and cast) on the host
     and the copy handed to ``jax.device_put``, which compiles nothing, where
     ``jnp.asarray`` compiles a "stage" program per new shape (~0.03 s each, three in a
     first ``fit`` and ``accuracy``). The copy is ours because JAX's CPU client may alias a
     host buffer instead of copying it (in jax 0.10 even with ``may_alias=False``): the
-    caller may change its array afterwards. Anything else (a JAX array, a tracer) goes
-    through ``jnp.asarray``."""
+    caller may change its array afterwards. ``copy=False``: ``a`` is already a private
+    array (a cast just made it), handed over as it is. Anything else (a JAX array, a
+    tracer) goes through ``jnp.asarray``."""
     if isinstance(a, np.ndarray) and not isinstance(a, np.ma.MaskedArray):  # memmaps too
         dtype = jax.dtypes.canonicalize_dtype(a.dtype if dtype is None else dtype)
-        return jax.device_put(np.array(a, dtype=dtype, copy=True))
+        if copy or a.dtype != dtype:
+            a = np.array(a, dtype=dtype, copy=True)
+        return jax.device_put(a)
     return jnp.asarray(a, dtype)
 
 
@@ -364,7 +367,7 @@ def check_targets(y, n: int, cost, m: int, single: bool, dtype,
     y = cast(y, dtype)
     if is_concrete(y) and _read(lambda: bool(_all_finite(y))) is False:
         raise ValueError(_not_finite("y", original, y.dtype, "clean the targets"))
-    y = to_jax(y)
+    y = to_jax(y, copy=y is original)
     bounds = (_read(lambda: _min_max(y))
               if costs.get(cost).probabilities and is_concrete(y) and y.size else None)
     if bounds is not None:

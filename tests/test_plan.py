@@ -264,6 +264,10 @@ def test_checking_numpy_data_compiles_nothing(tmp_path):
     assert n == 0 and labels.dtype == jnp.int32
     x[0, 0] = 5.0  # a copy, not an alias of the caller's array
     assert float(xd[0, 0]) == -1.0
+    wide = x.astype(np.float64)  # cast on the host once: that private copy is handed over
+    n, (xw, _) = compiles(lambda: core.check_data(NET, params, (wide, y), "train"))
+    wide[1, 0] = 7.0
+    assert n == 0 and xw.dtype == jnp.float32 and float(xw[1, 0]) == float(x[1, 0])
     mapped = np.memmap(tmp_path / "x.f32", np.float32, "w+", shape=(37, 6))  # a subclass
     mapped[:] = 2.0
     n, (xm, _) = compiles(lambda: core.check_data(NET, params, (mapped, y), "train"))
