@@ -63,6 +63,7 @@ from jaxnn.cli import bench
 NAME = "benchmark"
 JAX_LOOP = "plain JAX, jit step in a Python loop"
 JAX_SCAN = "plain JAX, lax.scan"
+JAX_SHUFFLED_SCAN = "plain JAX, lax.scan, shuffled"
 FLAX = "flax.linen + optax, jit step in a Python loop"
 TORCH = "PyTorch eager"
 TORCH_1 = "PyTorch eager, 1 thread"
@@ -195,6 +196,51 @@ def plain_jax_scan_case(problem: bench.Problem) -> bench.Case:
     return bench.Case(JAX_SCAN, call, problem.size.steps, compile_seconds,
                       bench.memory_analysis(compiled),
                       note=f"optax.{problem.optimizer}, W: (n_in, n_out), no shuffle",
+                      params=lambda: [(np.asarray(W).T, np.asarray(b))
+                                      for W, b in state["params"]])
+
+
+def plain_jax_shuffled_scan_case(problem: bench.Problem) -> bench.Case:
+    """:func:`plain_jax_scan_case` with the work of an epoch that shuffles, written the
+    plain JAX way: ``jax.random.permutation`` of the rows from a fresh key per call, then
+    each step takes its minibatch's rows (``x[idx]``). Not a row of the tables:
+    ``scripts/step_ratio.py`` times it to show what shuffling costs by itself."""
+    import jax
+
+    params, loss, tx = _plain_jax_parts(problem)
+    train_step = _jax_train_step(loss, tx)
+    size = problem.size
+
+    @jax.jit
+    def run(params, opt_state, x, y, key):
+        order = jax.random.permutation(key, x.shape[0])[: size.steps * size.batch]
+
+        def body(carry, idx):
+            params, opt_state, value = train_step(*carry, x[idx], y[idx])
+            return (params, opt_state), value
+
+        (params, opt_state), values = jax.lax.scan(
+            body, (params, opt_state), order.reshape(size.steps, size.batch))
+        return params, opt_state, values
+
+    x, y = jax.numpy.asarray(problem.x), jax.numpy.asarray(problem.labels)
+    keys = [jax.random.fold_in(jax.random.key(0), e) for e in range(16)]
+    state = {"params": params, "opt_state": tx.init(params), "epoch": 0}
+    t0 = time.perf_counter()
+    compiled = run.lower(state["params"], state["opt_state"], x, y, keys[0]).compile()
+    compile_seconds = time.perf_counter() - t0
+
+    def call():
+        e = state["epoch"]
+        out = compiled(state["params"], state["opt_state"], x, y, keys[e % len(keys)])
+        jax.block_until_ready(out)
+        state["params"], state["opt_state"], _ = out
+        state["epoch"] = e + 1
+
+    return bench.Case(JAX_SHUFFLED_SCAN, call, size.steps, compile_seconds,
+                      bench.memory_analysis(compiled),
+                      note=f"optax.{problem.optimizer}, W: (n_in, n_out), "
+                      "jax.random.permutation per call",
                       params=lambda: [(np.asarray(W).T, np.asarray(b))
                                       for W, b in state["params"]])
 

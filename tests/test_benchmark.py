@@ -186,6 +186,7 @@ IMPLEMENTATIONS = {
     "jaxnn-autodiff": lambda p: bench.jaxnn_case(p, "autodiff"),
     "jax-loop": benchmark.plain_jax_loop_case,
     "jax-scan": benchmark.plain_jax_scan_case,
+    "jax-scan-shuffled": benchmark.plain_jax_shuffled_scan_case,  # scripts/step_ratio.py's
     "flax": benchmark.flax_case,
     "torch": benchmark.torch_case,
 }
