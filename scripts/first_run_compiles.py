@@ -6,8 +6,11 @@ in a fresh process with an empty persistent cache, and reports the first ``fit``
 time, the XLA compile seconds summed over its programs (``jax.monitoring``), the epoch
 program's own compile, and the steady state (the median epoch of the second, already
 compiled run, in the same process). Variants (``VARIANTS``): the PRNG implementation
-(``jax_default_prng_impl``: threefry2x32, rbg, unsafe_rbg) and XLA CPU flags. Repeats are
-interleaved (round r runs every variant once, in a shuffled order); medians.
+(``jax_default_prng_impl``: threefry2x32, rbg, unsafe_rbg), XLA CPU flags (optimization
+level, LLVM passes, the FAST_COMPILE preset, more of the program handed to YNNPACK), and
+the cores the process may run on (``os.sched_setaffinity``; XLA sizes its compile and run
+thread pools from them). Repeats are interleaved (round r runs every variant once, in a
+shuffled order); medians.
 
     python scripts/first_run_compiles.py [--repeats 3] [--variants default,rbg,...] [--stats]
 
@@ -32,15 +35,20 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "results" / "benchmark_first_run.json"
 
-# name: (jax_default_prng_impl or None, XLA_FLAGS to add)
+# name: (jax_default_prng_impl or None, XLA_FLAGS to add, cores to run on or None: all)
 VARIANTS = {
-    "default": (None, ""),
-    "rbg": ("rbg", ""),
-    "unsafe_rbg": ("unsafe_rbg", ""),
-    "O1": (None, "--xla_backend_optimization_level=1"),
-    "O0": (None, "--xla_backend_optimization_level=0"),
-    "no_expensive_llvm": (None, "--xla_llvm_disable_expensive_passes=true"),
-    "unsafe_rbg+no_expensive_llvm": ("unsafe_rbg", "--xla_llvm_disable_expensive_passes=true"),
+    "default": (None, "", None),
+    "1_core": (None, "", 1),
+    "rbg": ("rbg", "", None),
+    "unsafe_rbg": ("unsafe_rbg", "", None),
+    "O1": (None, "--xla_backend_optimization_level=1", None),
+    "O0": (None, "--xla_backend_optimization_level=0", None),
+    "no_expensive_llvm": (None, "--xla_llvm_disable_expensive_passes=true", None),
+    "unsafe_rbg+no_expensive_llvm": ("unsafe_rbg", "--xla_llvm_disable_expensive_passes=true",
+                                     None),
+    "fast_compile_preset": (None, "--xla_cpu_opt_preset=FAST_COMPILE", None),
+    "ynn_dot_eltwise_reduce": (None, "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce",
+                               None),
 }
 
 
@@ -63,13 +71,15 @@ def child(prng: str | None, epochs: int) -> dict:
 
 
 def run_variant(name: str, epochs: int) -> dict:
-    prng, flags = VARIANTS[name]
+    prng, flags, cores = VARIANTS[name]
     env = {**os.environ, "PYTHONPATH": str(ROOT),
            "XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags]))}
     code = ("import json; from scripts.first_run_compiles import child; "
             f"print('RESULT ' + json.dumps(child({prng!r}, {epochs})))")
+    allowed = sorted(os.sched_getaffinity(0))[:cores] if cores else None
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=900)
+                       cwd=ROOT, timeout=900,
+                       preexec_fn=(lambda: os.sched_setaffinity(0, allowed)) if allowed else None)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -173,9 +183,11 @@ def main(argv=None) -> int:
     load = [load_start[0], os.getloadavg()[0]]
     print(f"load average {load[0]:.2f} → {load[1]:.2f}")
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result.pop("note", None)  # a note on an earlier run's table
     result.update({"command": "python scripts/first_run_compiles.py "
                    + " ".join(argv if argv is not None else sys.argv[1:]),
-                   "variants": {n: {"prng": VARIANTS[n][0], "xla_flags": VARIANTS[n][1]}
+                   "variants": {n: {"prng": VARIANTS[n][0], "xla_flags": VARIANTS[n][1],
+                                    "cores": VARIANTS[n][2] or len(os.sched_getaffinity(0))}
                                 for n in names},
                    "table": table, "load_average": load})
     args.out.write_text(json.dumps(result, indent=1) + "\n")
