@@ -271,3 +271,70 @@ def test_fashion_mnist_rules_are_mnist_rules(tmp_path):
         data.load_fashion_mnist(tmp_path)
     with pytest.raises(TypeError, match=r"path of load_fashion_mnist must be a folder path"):
         data.load_fashion_mnist(3)
+
+
+# ---------------------------------------------------------------------------------------
+# The shapes from the headers: data.peek and read_idx_header.
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_read_idx_header_gives_read_idx_s_dtype_and_shape(tmp_path, dtype, suffix):
+    path = tmp_path / f"a-idx3-ubyte{suffix}"
+    data.write_idx(path, np.arange(2 * 3 * 5).astype(dtype).reshape(2, 3, 5))
+    array = data.read_idx(path)
+    assert data.read_idx_header(path) == (array.dtype, array.shape)
+
+
+def test_read_idx_header_refuses_what_is_not_idx(tmp_path):
+    page = tmp_path / "train-images-idx3-ubyte"
+    page.write_bytes(b"<html>not found</html>")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte: bad IDX magic number"):
+        data.read_idx_header(page)
+    with pytest.raises(FileNotFoundError, match="no such IDX file"):
+        data.read_idx_header(tmp_path / "missing")
+
+
+def _mnist_folder(folder, n=(30, 12), shape=(28, 28)):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, count in zip(("train", "t10k"), n, strict=True):
+        data.write_idx(folder / f"{stem}-images-idx3-ubyte.gz",
+                       rng.integers(0, 256, (count, *shape), dtype=np.uint8))
+        data.write_idx(folder / f"{stem}-labels-idx1-ubyte.gz",
+                       (np.arange(count) % 10).astype(np.uint8))
+    return folder
+
+
+def _as_loaded(tt):
+    return data.TrainTestShapes(len(tt.x_train), len(tt.x_test), tt.input_shape, tt.classes,
+                                tt.name)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_peek_gives_what_load_returns(tmp_path, name):
+    folder = _mnist_folder(tmp_path / "files")
+    shapes = data.peek(name, folder)
+    assert shapes == _as_loaded(data.load(name, folder))
+    assert (shapes.n_in, shapes.n_out) == (784, 10)
+
+
+def test_peek_of_the_bundled_sample():
+    assert data.peek("mnist") == _as_loaded(data.load("mnist"))
+
+
+@pytest.mark.parametrize("source", ["folder", "npz", "missing", "other size"])
+def test_peek_is_none_where_the_shapes_need_the_data(tmp_path, source):
+    """A folder of IDX files or an .npz: the number of classes is in the labels; missing
+    or unusual files: the loader says what is wrong."""
+    if source == "folder":
+        args = (str(_mnist_folder(tmp_path / "f")),)
+    elif source == "npz":
+        path = tmp_path / "d.npz"
+        save_npz(path)
+        args = (str(path),)
+    elif source == "missing":
+        args = ("mnist", tmp_path / "nowhere")
+    else:
+        args = ("mnist", _mnist_folder(tmp_path / "f", shape=(10, 10)))
+    assert data.peek(*args) is None

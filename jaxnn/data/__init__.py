@@ -83,7 +83,7 @@ https://github.com/zalandoresearch/fashion-mnist, MIT licence; not bundled, read
 Debian package ``dataset-fashion-mnist`` or a folder you give.
 """
 
-from jaxnn.data.idx import IDX_DTYPES, IDX_MAX_NDIM, read_idx, write_idx
+from jaxnn.data.idx import IDX_DTYPES, IDX_MAX_NDIM, read_idx, read_idx_header, write_idx
 from jaxnn.data.mnist import (
     DIGITS,
     FASHION_MNIST_CLASSES,
@@ -99,9 +99,9 @@ from jaxnn.data.mnist import (
 )
 from jaxnn.data.npz import NPZ_KEYS, NPZ_OPTIONAL_KEYS, load_npz
 from jaxnn.data.preprocess import Split, Standardized, Stats, one_hot, standardize, train_val_split
-from jaxnn.data.registry import DATASETS, load
+from jaxnn.data.registry import DATASETS, load, peek
 from jaxnn.data.synthetic import Dataset, cubic, two_spirals, xor
-from jaxnn.data.traintest import TrainTest
+from jaxnn.data.traintest import TrainTest, TrainTestShapes
 
 __all__ = [
     "DATASETS",
@@ -122,6 +122,7 @@ __all__ = [
     "Standardized",
     "Stats",
     "TrainTest",
+    "TrainTestShapes",
     "cubic",
     "load",
     "load_fashion_mnist",
@@ -129,7 +130,9 @@ __all__ = [
     "load_mnist",
     "load_npz",
     "one_hot",
+    "peek",
     "read_idx",
+    "read_idx_header",
     "standardize",
     "train_val_split",
     "two_spirals",

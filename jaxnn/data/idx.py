@@ -183,6 +183,30 @@ def read_idx(source: str | os.PathLike | bytes | bytearray | memoryview) -> np.n
         return _parse_idx(f, os.fstat(f.fileno()).st_size, name)
 
 
+def read_idx_header(path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...]]:
+    """The dtype and shape an IDX file (raw or gzip) declares, from its header alone:
+    :func:`read_idx`'s result's, without reading the payload (a few bytes, even from a
+    gzip file). The payload itself is not checked here; :func:`read_idx` checks it.
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: a header that is not IDX's (the message starts with the file's name),
+        or a corrupt gzip stream.
+    """
+    name = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{name}: no such IDX file. Fix: check the path.")
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == _GZIP_MAGIC
+        f.seek(0)
+        try:
+            stream = gzip.GzipFile(fileobj=f, mode="rb") if gzipped else f
+            dtype, ndim = _idx_header(stream.read(4), name)
+            return dtype.newbyteorder("="), _idx_dims(stream.read(4 * ndim), ndim, name)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{name}: corrupt gzip stream ({type(e).__name__}: {e}).") from e
+
+
 def _read_gzip(fileobj: BinaryIO, name: str) -> np.ndarray:
     """Parses a gzip-compressed IDX stream, turning gzip errors into ValueError."""
     try:

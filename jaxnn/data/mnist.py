@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from jaxnn import _checks
-from jaxnn.data.idx import read_idx
+from jaxnn.data.idx import read_idx, read_idx_header
 from jaxnn.data.preprocess import train_val_split
-from jaxnn.data.traintest import TrainTest, as_features, from_arrays
+from jaxnn.data.traintest import TrainTest, TrainTestShapes, as_features, from_arrays
 
 # load_mnist's result type had this name before every loader shared it; the same class.
 MNIST = TrainTest
@@ -197,6 +197,37 @@ def load_fashion_mnist(path: str | os.PathLike | None = None) -> TrainTest:
            "`--data DIR` on the command line, load_fashion_mnist(DIR) in Python")
     return _load_28x28(folder, "load_fashion_mnist", fix, "fashion-mnist",
                        FASHION_MNIST_CLASSES, "labels")
+
+
+def mnist_shapes(path: str | os.PathLike | None = None) -> TrainTestShapes | None:
+    """What :func:`load_mnist` (``path``) will return, from the files' headers alone; None
+    when the files are missing or not MNIST's format (the loader then says what is wrong)."""
+    if path is None:
+        header = importlib.resources.files("jaxnn").joinpath("_data", SAMPLE_FILES[0])
+        with importlib.resources.as_file(header) as images:
+            n, *shape = read_idx_header(images)[1]
+        return TrainTestShapes(n - SAMPLE_TEST_SIZE, SAMPLE_TEST_SIZE, tuple(shape), DIGITS,
+                               "mnist")
+    return _shapes_28x28(path, "mnist", DIGITS)
+
+
+def fashion_mnist_shapes(path: str | os.PathLike | None = None) -> TrainTestShapes | None:
+    """What :func:`load_fashion_mnist` (``path``) will return, from the files' headers
+    alone; None when the files are missing or not in MNIST's format."""
+    return _shapes_28x28(FASHION_MNIST_DIR if path is None else path, "fashion-mnist",
+                         FASHION_MNIST_CLASSES)
+
+
+def _shapes_28x28(path, name: str, classes) -> TrainTestShapes | None:
+    try:
+        files = _find_mnist_files(Path(path), name, "")
+        (n, *shape), (n_labels,), (m, *test_shape), (m_labels,) = (
+            read_idx_header(f)[1] for f in files)
+    except (OSError, ValueError, TypeError):
+        return None
+    if shape != [28, 28] or test_shape != shape or (n, m) != (n_labels, m_labels):
+        return None
+    return TrainTestShapes(n, m, (28, 28), classes, name)
 
 
 # A train or test, images or labels IDX file, with or without a prefix ("emnist-digits-").

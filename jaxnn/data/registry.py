@@ -13,16 +13,42 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jaxnn import _checks
-from jaxnn.data.mnist import load_fashion_mnist, load_idx_folder, load_mnist
+from jaxnn.data.mnist import (
+    fashion_mnist_shapes,
+    load_fashion_mnist,
+    load_idx_folder,
+    load_mnist,
+    mnist_shapes,
+)
 from jaxnn.data.npz import load_npz
-from jaxnn.data.traintest import TrainTest
+from jaxnn.data.traintest import TrainTest, TrainTestShapes
 
 DATASETS: dict[str, Callable[..., TrainTest]] = {
     "mnist": load_mnist,  # no path: the bundled 5,000-digit sample
     "fashion-mnist": load_fashion_mnist,  # no path: Debian's dataset-fashion-mnist
 }
 
+# Each loader's header reader: what it will return, known before it reads the arrays.
+_SHAPES: dict[Callable[..., TrainTest], Callable[..., TrainTestShapes | None]] = {
+    load_mnist: mnist_shapes,
+    load_fashion_mnist: fashion_mnist_shapes,
+}
+
 _ZIP_MAGIC = b"PK\x03\x04"
+
+
+def peek(source: str | os.PathLike = "mnist", path: str | os.PathLike | None = None
+         ) -> TrainTestShapes | None:
+    """What :func:`load` ``(source, path)`` will return (rows, example shape, classes),
+    from the files' headers: a few bytes, read in milliseconds where loading takes up to a
+    second, so that work that needs only the shapes (compiling the training, see
+    :func:`jaxnn.train.precompile`) can start first. ``None`` when that is not known
+    without reading the data: a folder of IDX files or an ``.npz`` file (whose number of
+    classes is in the labels), or files that are missing or broken (then :func:`load`
+    says what is wrong)."""
+    loader = DATASETS.get(source) if isinstance(source, str) else None
+    shapes = _SHAPES.get(loader)
+    return None if shapes is None else shapes(path)
 
 
 def load(source: str | os.PathLike = "mnist", path: str | os.PathLike | None = None

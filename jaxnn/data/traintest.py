@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,6 +60,34 @@ class TrainTest:
     def __repr__(self) -> str:
         return (f"TrainTest({self.name!r}, {len(self.x_train)} train, {len(self.x_test)} test, "
                 f"n_in={self.n_in}, n_out={self.n_out}, input_shape={self.input_shape})")
+
+
+class TrainTestShapes(NamedTuple):
+    """What a :class:`TrainTest` will hold, known before its arrays are read (from file
+    headers: :func:`jaxnn.data.peek`): enough to build the network and compile its
+    training while the data loads.
+
+    Attributes:
+      n_train, n_test: the rows of ``x_train`` and ``x_test``.
+      input_shape: the shape of one example before it is flattened, e.g. ``(28, 28)``.
+      classes: the K class names.
+      name: the dataset's name, as :class:`TrainTest`'s.
+      n_in, n_out: (properties) as :class:`TrainTest`'s.
+    """
+
+    n_train: int
+    n_test: int
+    input_shape: tuple[int, ...]
+    classes: tuple[str, ...]
+    name: str = ""
+
+    @property
+    def n_in(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.classes)
 
 
 def as_features(x: np.ndarray, where: str) -> tuple[np.ndarray, tuple[int, ...]]:
