@@ -10,7 +10,7 @@ import pytest
 
 import jaxnn
 from jaxnn import optimizers, recipes, schedules, train
-from jaxnn.train import plan
+from jaxnn.train import programs
 
 NET = jaxnn.mlp((6, 5, 3), hidden="tanh", output="softmax", cost="cross_entropy")
 X = np.asarray(jax.random.normal(jax.random.key(1), (40, 6)), np.float32)
@@ -70,14 +70,14 @@ def test_the_values_are_the_ones_used():
     cached program reads λ, the rate and the dropout rate from its inputs."""
     a = _fit(opt=optimizers.sgd(0.1)).history[-1]["train_cost"]
     b = _fit(opt=optimizers.sgd(0.5)).history[-1]["train_cost"]
-    plan.clear_cache()
+    programs.clear_cache()
     b_fresh = _fit(opt=optimizers.sgd(0.5)).history[-1]["train_cost"]
     assert a != b and b == b_fresh
     lam = _fit(NET.replace(l2=2.0)).history[-1]["train_cost"]
-    plan.clear_cache()
+    programs.clear_cache()
     assert lam == _fit(NET.replace(l2=2.0)).history[-1]["train_cost"] != a
     drop = _fit(NET.replace(dropout=0.5)).history[-1]["train_cost"]
-    plan.clear_cache()
+    programs.clear_cache()
     assert drop == _fit(NET.replace(dropout=0.5)).history[-1]["train_cost"] != a
 
 

@@ -161,13 +161,13 @@ def prepare(args, out: Path | None) -> State:
     """The network, data, optimizer and starting state of the run (the checkpoint's with
     ``--resume``). Runs inside the run's ``jax.enable_x64`` setting."""
     import jax
-    import jax.numpy as jnp
 
     from jaxnn import checkpoint
 
     previous = rundir.read_json(out / rundir.CONFIG, {}) if (args.resume and out) else {}
     if args.devices is None and jax.process_count() > 1:
         args.devices = jax.device_count()  # a multi-process run spans every device
+    compile_ahead(args)  # the epoch compiles on a thread while the data loads
     tt, train_set, val_set, test_set = load_data(args)
     net = network(args)
     n_train = len(train_set[0])
@@ -176,10 +176,7 @@ def prepare(args, out: Path | None) -> State:
             f"--batch-size {args.batch_size} is larger than the training set ({n_train} "
             f"examples). Fix: --batch-size ≤ {n_train}."
         )
-    opt = optimizer(args, n_train // args.batch_size)
-    key_init, key_train = jax.random.split(jax.random.key(args.seed))
-    params = jaxnn.init_params(key_init, net, args.init,
-                              dtype=jnp.float64 if args.x64 else jnp.float32)
+    opt, params, key_train = start(args, net, n_train)
     state = State(net=net, opt=opt, params=params, opt_state=None, start=0, history=[],
                   best_params=None, key=key_train, train_set=train_set, val_set=val_set,
                   split=datasets.split_name(args.val_size), test_set=test_set,
@@ -193,6 +190,60 @@ def prepare(args, out: Path | None) -> State:
         if args.patience and (out / rundir.BEST).exists():
             state.best_params = checkpoint.load(out / rundir.BEST, net=net).params
     return state
+
+
+def start(args, net, n_train: int):
+    """``(optimizer, initial parameters, training key)`` of the flags for ``net`` and
+    ``n_train`` training examples (the schedule spans the run's steps)."""
+    import jax
+    import jax.numpy as jnp
+
+    opt = optimizer(args, n_train // args.batch_size)
+    key_init, key_train = jax.random.split(jax.random.key(args.seed))
+    params = jaxnn.init_params(key_init, net, args.init,
+                              dtype=jnp.float64 if args.x64 else jnp.float32)
+    return opt, params, key_train
+
+
+def compile_ahead(args):
+    """Start compiling the run's epoch on a thread before the data is read
+    (:func:`jaxnn.train.precompile`), when the data's shapes are known from its files'
+    headers (:func:`jaxnn.data.peek`: ``--dataset mnist`` or ``fashion-mnist``): a fresh
+    run on one device. Returns the compile's future, or ``None`` when nothing was started.
+    It never raises: a problem with the flags or the files is reported by the steps that
+    follow, and a compile that does not match what ``fit`` gets is not used (``fit``
+    compiles its own)."""
+    import argparse
+
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnn import data, train
+
+    dataset, path = datasets.source(args)
+    if (args.resume or args.devices is not None or args.debug_nans or dataset is None
+            or jax.process_count() > 1):
+        return None
+    shapes = data.peek(dataset, path)
+    if shapes is None:
+        return None
+    n_train = shapes.n_train - args.val_size
+    n_val = args.val_size or shapes.n_test
+    if not 1 <= args.batch_size <= n_train:
+        return None
+    x = (jax.ShapeDtypeStruct((n_train, shapes.n_in), jnp.float32),
+         jax.ShapeDtypeStruct((n_train,), jnp.int32))
+    x_val = (jax.ShapeDtypeStruct((n_val, shapes.n_in), jnp.float32),
+             jax.ShapeDtypeStruct((n_val,), jnp.int32))
+    try:
+        sized = argparse.Namespace(**{**vars(args),
+                                      "sizes": datasets.fit_network(args.sizes, shapes)})
+        net = network(sized)
+        opt, params, key_train = start(args, net, n_train)
+        return train.precompile(net, params, opt, x, batch_size=args.batch_size,
+                                key=key_train, grad=args.grad, validation=x_val)
+    except (ValueError, TypeError):
+        return None
 
 
 def summarize(net, params, test_set, result, train_seconds: float, split: str) -> dict:

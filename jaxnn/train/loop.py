@@ -18,6 +18,8 @@ the whole validation set after the epoch (batch norm: with the training set's st
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -27,10 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import inputs, network
+from jaxnn import _checks, inputs, network
 from jaxnn import optimizers as optim
-from jaxnn.architecture import Network, Params
-from jaxnn.train import core, parallel, plan, tally
+from jaxnn.architecture import Network, Params, check_net
+from jaxnn.train import core, parallel, plan, programs, tally
 
 Array = jax.Array
 
@@ -58,7 +60,8 @@ class FitResult(NamedTuple):
         ``seconds``.
       best_epoch: the epoch whose parameters are returned.
       stopped_early: whether early stopping ended the run.
-      compile_seconds: time to trace and compile the epoch function.
+      compile_seconds: time to trace and compile the epoch function (when
+        :func:`precompile` started that compile, the time ``fit`` waited for it).
     """
 
     params: Params
@@ -145,6 +148,64 @@ def fit(
     return run(job, net, progress)
 
 
+def precompile(net: Network, params: Params, opt, train, *, batch_size: int, key,
+               grad: str = "manual", validation=None) -> concurrent.futures.Future:
+    """Start compiling the epoch that ``fit(net, params, opt, train, batch_size=…,
+    key=…, grad=…, validation=…)`` will run, on a thread of its own, and return at once:
+    compile while the data loads.
+
+    ``train`` and ``validation`` are pairs ``(x, y)`` of anything with ``shape`` and
+    ``dtype``: the arrays ``fit`` will get, or ``jax.ShapeDtypeStruct`` (e.g. from file
+    headers) before they are read. Everything else is checked as ``fit`` checks it. A
+    later ``fit`` of the same network structure, kind of optimizer, gradient, batch size,
+    shapes and dtypes (one device, no DP-SGD; any learning rate, λ, seed, epochs,
+    patience or parameter values) takes the program, waiting for the compile if it has not
+    ended; another ``fit`` compiles its own. The compile runs under the caller's
+    ``jax_enable_x64`` setting.
+
+    Returns:
+      a ``concurrent.futures.Future`` of the compiled epoch (``.result()`` waits for it).
+    """
+    check_net(net)
+
+    def sized(pair, name):  # the rows; the shapes as fit's checks would find them
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(
+                hasattr(a, "shape") and hasattr(a, "dtype") and len(a.shape) >= 1
+                for a in pair):
+            raise TypeError(
+                f"{name} must be a pair (x, y) of arrays or jax.ShapeDtypeStruct; got "
+                f"{type(pair).__name__}. Fix: {name}=(jax.ShapeDtypeStruct((n, n_0), "
+                "jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32)).")
+        x, y = (tuple(a.shape) for a in pair)
+        if len(x) != 2 or x[1] != net.n_in or y[0] != x[0]:
+            raise _checks.value_error(
+                f"{name}", f"x of shape (n, n_0 = {net.n_in}) and y of as many rows (labels "
+                f"(n,) or targets (n, {net.n_out}))", f"x of shape {x}, y of shape {y}",
+                "give the shapes of the data fit will get")
+        return x[0]
+
+    def stand_in(pair, rows):  # zeros, fit's checks then give the arrays' dtypes
+        return tuple(np.zeros((rows, *a.shape[1:]), a.dtype) for a in pair)
+
+    def spec(a, n):  # the checked array's shape, dtype, weak type and device, n rows
+        return jax.ShapeDtypeStruct((n, *a.shape[1:]), a.dtype, sharding=a.sharding,
+                                    weak_type=a.weak_type)
+
+    n = sized(train, "train")
+    n_val = None if validation is None else sized(validation, "validation")
+    sensible = isinstance(batch_size, int) and not isinstance(batch_size, bool)
+    rows = min(n, batch_size) if sensible and batch_size > 0 else min(n, 1)
+    job = plan.for_fit(
+        net, params, opt, stand_in(train, rows), epochs=1, batch_size=batch_size, key=key,
+        grad=grad, validation=None if validation is None else stand_in(validation, min(n_val, 1)),
+        patience=None, opt_state=None, start_epoch=0, history=None, best_params=None,
+        on_epoch=None, devices=None, dp=None)
+    args = (job.params, plan.init_opt_state(job), job.hyper, spec(job.x, n), spec(job.y, n),
+            job.key, 0, None if validation is None else spec(job.x_val, n_val),
+            None if validation is None else spec(job.y_val, n_val))
+    return programs.compile_ahead(dataclasses.replace(job.plan, num_examples=n), args)
+
+
 def run(job: plan.FitJob, net: Network, progress: bool = False) -> FitResult:
     """The loop of a checked fit (:func:`jaxnn.train.plan.for_fit`): the compiled epoch
     ``epochs − start_epoch`` times, with early stopping and divergence detection. ``net``
@@ -159,7 +220,7 @@ def run(job: plan.FitJob, net: Network, progress: bool = False) -> FitResult:
             (params, opt_state, hyper, x, y, x_val, y_val), job.plan.mesh)
         if best_params is not None:
             best_params = parallel.replicate(best_params, job.plan.mesh)
-    compiled, compile_seconds = plan.compiled_epoch(
+    compiled, compile_seconds = programs.compiled_epoch(
         job.plan, (params, opt_state, hyper, x, y, key, start_epoch, x_val, y_val))
 
     # Early-stopping state; a resumed run recovers it from the history.

@@ -37,7 +37,7 @@ import numpy as np
 from jaxnn import _checks, inputs, memory
 from jaxnn import optimizers as optim
 from jaxnn.architecture import Network, Params, check_net
-from jaxnn.train import core, plan, spread, steps, tally
+from jaxnn.train import core, plan, programs, spread, steps, tally
 
 
 class ManyResult(NamedTuple):
@@ -279,7 +279,7 @@ def _spread_epoch(the_plan: plan.Plan, params, opt_state, values, keys, data):
     parts, groups = spread.parts_of(K // group, next(iter(x.devices())).platform,
                                     flops_per_group)
     if parts == 1:
-        compiled, seconds = plan.compiled_epoch(
+        compiled, seconds = programs.compiled_epoch(
             the_plan, (params, opt_state, values, x, y, keys, 0, x_val, y_val))
         return (lambda params, opt_state, e: compiled(params, opt_state, values, x, y, keys,
                                                       e, x_val, y_val)), seconds
@@ -292,7 +292,7 @@ def _spread_epoch(the_plan: plan.Plan, params, opt_state, values, keys, data):
             spread.split(params, parts, size), spread.split(opt_state, parts, size),
             part_values, part_keys)]
 
-    compiled, seconds = plan.compiled_epoch(dataclasses.replace(the_plan, runs=size),
+    compiled, seconds = programs.compiled_epoch(dataclasses.replace(the_plan, runs=size),
                                             arguments(params, opt_state, 0)[0])
 
     def epoch(params, opt_state, e):

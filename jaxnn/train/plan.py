@@ -16,7 +16,7 @@ anything is traced; below the door nothing checks again. The plan splits the job
 
 So a second ``fit`` with a new optimizer object, learning rate, λ, dropout rate, seed,
 number of epochs or initial parameters runs the program the first one compiled
-(:func:`compiled_epoch` keeps the :data:`CACHE_SIZE` most recent).
+(:func:`jaxnn.train.programs.compiled_epoch` keeps the :data:`CACHE_SIZE` most recent).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -204,57 +202,6 @@ def _runs_epoch(plan: Plan):
         return jax.tree.map(lambda a: a.reshape(K, *a.shape[2:]), out)
 
     return grouped
-
-
-_COMPILED: OrderedDict = OrderedDict()
-
-
-def _signature(args) -> tuple:
-    """The part of a compiled program's key that the arrays give: tree structure, and each
-    leaf's shape, dtype, weak type and placement."""
-    leaves, treedef = jax.tree.flatten(args)
-
-    def leaf_key(a):
-        if isinstance(a, (jax.Array, np.ndarray, np.generic)):
-            return (tuple(a.shape), str(a.dtype), bool(getattr(a, "weak_type", False)),
-                    getattr(a, "sharding", None))
-        return (type(a),)
-
-    return treedef, tuple(leaf_key(a) for a in leaves)
-
-
-def compiled_epoch(plan: Plan, args: tuple) -> tuple[Any, float]:
-    """``(compiled epoch, seconds spent compiling it now)`` for ``plan`` and the epoch's
-    arguments ``args`` (those of :func:`epoch_function`'s epoch); 0 seconds when the same
-    plan and argument signature were compiled before. Under ``jax_debug_nans`` the jitted
-    function itself, which JAX re-runs op by op to find the first NaN."""
-    jitted = _jitted(plan)
-    if jax.config.jax_debug_nans:
-        return jitted, 0.0
-    key = (plan, _signature(args))
-    compiled = _COMPILED.get(key)
-    if compiled is not None:
-        _COMPILED.move_to_end(key)
-        return compiled, 0.0
-    t0 = time.perf_counter()
-    compiled = jitted.lower(*args).compile()
-    seconds = time.perf_counter() - t0
-    _COMPILED[key] = compiled
-    while len(_COMPILED) > CACHE_SIZE:
-        _COMPILED.popitem(last=False)
-    return compiled, seconds
-
-
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _jitted(plan: Plan):
-    return jax.jit(epoch_function(plan))
-
-
-def clear_cache() -> None:
-    """Forget every compiled epoch (the next ``fit`` of each plan compiles again)."""
-    _COMPILED.clear()
-    _jitted.cache_clear()
-    init_state.cache_clear()
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
