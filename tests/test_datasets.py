@@ -293,6 +293,13 @@ def test_read_idx_header_refuses_what_is_not_idx(tmp_path):
         data.read_idx_header(page)
     with pytest.raises(FileNotFoundError, match="no such IDX file"):
         data.read_idx_header(tmp_path / "missing")
+    with pytest.raises(IsADirectoryError, match="is a directory; expected one IDX file"):
+        data.read_idx_header(tmp_path)
+    broken = tmp_path / "train-images-idx3-ubyte.gz"
+    broken.write_bytes(b"\x1f\x8b" + b"\x00" * 20)
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz: corrupt gzip stream .* "
+                                         r"Fix: re-download it"):
+        data.read_idx_header(broken)
 
 
 def _mnist_folder(folder, n=(30, 12), shape=(28, 28)):
@@ -323,7 +330,7 @@ def test_peek_of_the_bundled_sample():
     assert data.peek("mnist") == _as_loaded(data.load("mnist"))
 
 
-@pytest.mark.parametrize("source", ["folder", "npz", "missing", "other size"])
+@pytest.mark.parametrize("source", ["folder", "npz", "missing", "other size", "float images"])
 def test_peek_is_none_where_the_shapes_need_the_data(tmp_path, source):
     """A folder of IDX files or an .npz: the number of classes is in the labels; missing
     or unusual files: the loader says what is wrong."""
@@ -335,6 +342,10 @@ def test_peek_is_none_where_the_shapes_need_the_data(tmp_path, source):
         args = (str(path),)
     elif source == "missing":
         args = ("mnist", tmp_path / "nowhere")
-    else:
+    elif source == "other size":
         args = ("mnist", _mnist_folder(tmp_path / "f", shape=(10, 10)))
+    else:  # load_mnist refuses them: MNIST's images are uint8
+        folder = _mnist_folder(tmp_path / "f")
+        data.write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((30, 28, 28), np.float32))
+        args = ("mnist", folder)
     assert data.peek(*args) is None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn import optimizers, train
+from jaxnn import data, optimizers, train
 from jaxnn.cli import main, session
 from jaxnn.train import programs
 
@@ -93,6 +93,29 @@ def test_under_debug_nans_nothing_is_compiled_ahead(compiled_on):
     assert hasattr(future.result(), "lower")  # the jitted function, not a compiled program
 
 
+def test_a_compile_ahead_cannot_be_cancelled_and_a_cleared_one_is_not_kept(compiled_on):
+    future = _precompile()
+    assert not future.cancel()  # it runs: fit may be waiting for it
+    programs.clear_cache()  # forgets it while it compiles
+    future.result()
+    assert not programs.compiling()
+    _fit()
+    assert compiled_on == ["MainThread"]  # the fit compiled its own
+
+
+def test_no_thread_no_pending_compile(compiled_on, monkeypatch):
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as m:
+        m.setattr(threading.Thread, "start", refuse)
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            _precompile()
+    assert not programs.compiling()
+    _fit()  # does not wait for a compile that never started
+    assert compiled_on == ["MainThread"]
+
+
 def test_precompile_checks_its_arguments_as_fit_does():
     params = jaxnn.init_params(jax.random.key(0), NET)
     opt = optimizers.sgd(0.1)
@@ -104,13 +127,17 @@ def test_precompile_checks_its_arguments_as_fit_does():
         train.precompile(NET, params, opt, specs(X, Y), batch_size=64, key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"train must be x of shape \(n, n_0 = 6\) and y of "
                                          r"as many rows .*; got x of shape \(40, 7\), y of "
-                                         r"shape \(40,\)"):
+                                         r"shape \(40,\) \(int32\)"):
         train.precompile(NET, params, opt, specs(np.zeros((40, 7), np.float32), Y),
                          batch_size=8, key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"validation must be .*; got x of shape \(9, 6\), y "
                                          r"of shape \(8,\)"):
         train.precompile(NET, params, opt, specs(X, Y), batch_size=8, key=jax.random.key(0),
                          validation=specs(X_VAL, Y_VAL[:8]))
+    with pytest.raises(ValueError, match=r"got x of shape \(40, 6\), y of shape \(40, 3\) "
+                                         r"\(int32\)"):  # labels, not one-hot rows
+        train.precompile(NET, params, opt, specs(X, np.zeros((40, 3), np.int32)),
+                         batch_size=8, key=jax.random.key(0))
     with pytest.raises(TypeError, match="x must be floating point; got dtype int32"):
         train.precompile(NET, params, opt, specs(X.astype(np.int32), Y), batch_size=8,
                          key=jax.random.key(0))
@@ -146,3 +173,31 @@ def test_what_jaxnn_train_compiles_ahead(flags, started, compiled_on):
     assert (future is not None) is started
     if future is not None:
         future.result()
+
+
+def test_a_data_error_after_the_headers_exits_at_once(tmp_path):
+    """The headers give the shapes (the epoch starts compiling), then the payload is short:
+    jaxnn exits 2 with its one-line error, through _exit_now rather than waiting for the
+    unused compile at interpreter exit."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, count in (("train", 30), ("t10k", 12)):
+        data.write_idx(folder / f"{stem}-images-idx3-ubyte",
+                       rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        data.write_idx(folder / f"{stem}-labels-idx1-ubyte",
+                       np.arange(count, dtype=np.uint8) % 10)
+    images = folder / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])  # the header still says 30 images
+    assert data.peek("fashion-mnist", folder) is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxnn.cli", "--no-compile-cache", "train", "--dataset",
+         "fashion-mnist", "--data", str(folder), "--batch-size", "10", "--out",
+         str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "truncated IDX file" in done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
+

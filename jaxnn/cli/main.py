@@ -19,6 +19,7 @@ import warnings
 import jaxnn
 from jaxnn.cli import evaluate, flags, interrupt, sweep, train, verify
 from jaxnn.cli.bench import command as bench
+from jaxnn.train import programs
 
 # name → the module that defines it: HELP, DESCRIPTION, add_arguments(parser), run(args).
 COMMANDS = {"train": train, "sweep": sweep, "evaluate": evaluate, "verify": verify,
@@ -58,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always", UserWarning)  # each time, even twice in a process
         warnings.showwarning = _one_line(args.command)
         status = _run(args, dests)
-    if whole_process and status in INTERRUPTED:
-        _exit_now(status)
+    if whole_process and (status in INTERRUPTED
+                          or (status != 0 and programs.compiling())):
+        _exit_now(status)  # an error after the data's headers: no wait for an unused compile
     return status
 
 

@@ -220,29 +220,28 @@ def compile_ahead(args):
 
     from jaxnn import data, train
 
-    dataset, path = datasets.source(args)
-    if (args.resume or args.devices is not None or args.debug_nans or dataset is None
-            or jax.process_count() > 1):
+    if args.resume or args.devices is not None or args.debug_nans or jax.process_count() > 1:
         return None
-    shapes = data.peek(dataset, path)
-    if shapes is None:
-        return None
-    n_train = shapes.n_train - args.val_size
-    n_val = args.val_size or shapes.n_test
-    if not 1 <= args.batch_size <= n_train:
-        return None
-    x = (jax.ShapeDtypeStruct((n_train, shapes.n_in), jnp.float32),
-         jax.ShapeDtypeStruct((n_train,), jnp.int32))
-    x_val = (jax.ShapeDtypeStruct((n_val, shapes.n_in), jnp.float32),
-             jax.ShapeDtypeStruct((n_val,), jnp.int32))
     try:
+        dataset, path = datasets.source(args)
+        shapes = None if dataset is None else data.peek(dataset, path)
+        if shapes is None:
+            return None
+        n_train = shapes.n_train - args.val_size
+        n_val = args.val_size or shapes.n_test
+        if not 1 <= args.batch_size <= n_train:
+            return None
+        x = (jax.ShapeDtypeStruct((n_train, shapes.n_in), jnp.float32),
+             jax.ShapeDtypeStruct((n_train,), jnp.int32))
+        x_val = (jax.ShapeDtypeStruct((n_val, shapes.n_in), jnp.float32),
+                 jax.ShapeDtypeStruct((n_val,), jnp.int32))
         sized = argparse.Namespace(**{**vars(args),
                                       "sizes": datasets.fit_network(args.sizes, shapes)})
         net = network(sized)
         opt, params, key_train = start(args, net, n_train)
         return train.precompile(net, params, opt, x, batch_size=args.batch_size,
                                 key=key_train, grad=args.grad, validation=x_val)
-    except (ValueError, TypeError):
+    except Exception:  # noqa: BLE001 - a head start, never an error of its own
         return None
 
 

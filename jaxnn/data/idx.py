@@ -189,22 +189,42 @@ def read_idx_header(path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...]]
     gzip file). The payload itself is not checked here; :func:`read_idx` checks it.
 
     Raises:
-      FileNotFoundError: no such file.
-      ValueError: a header that is not IDX's (the message starts with the file's name),
-        or a corrupt gzip stream.
+      FileNotFoundError, IsADirectoryError: no such file; a folder.
+      ValueError: not a regular file, a header that is not IDX's, or a corrupt gzip
+        stream (the message starts with the file's name).
     """
     name = os.fspath(path)
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{name}: is a directory; expected one IDX file. Fix: pass "
+                                "the file, e.g. train-images-idx3-ubyte.gz in it.")
+    if not os.path.exists(path):
         raise FileNotFoundError(f"{name}: no such IDX file. Fix: check the path.")
+    if not os.path.isfile(path):  # open() would wait forever on a FIFO
+        raise ValueError(f"{name}: not a regular file (a FIFO, a device?); expected an IDX file.")
     with open(path, "rb") as f:
-        gzipped = f.read(2) == _GZIP_MAGIC
-        f.seek(0)
-        try:
-            stream = gzip.GzipFile(fileobj=f, mode="rb") if gzipped else f
-            dtype, ndim = _idx_header(stream.read(4), name)
-            return dtype.newbyteorder("="), _idx_dims(stream.read(4 * ndim), ndim, name)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{name}: corrupt gzip stream ({type(e).__name__}: {e}).") from e
+        return idx_header_of(f, name)
+
+
+def idx_header_of(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """:func:`read_idx_header` of an open, seekable binary stream at the file's start (raw
+    or gzip), ``name`` naming it in messages."""
+    gzipped = stream.read(2) == _GZIP_MAGIC
+    stream.seek(0)
+    if not gzipped:
+        return _header(stream, name)
+    try:
+        with gzip.GzipFile(fileobj=stream, mode="rb") as g:  # decompresses a block or two
+            return _header(g, name)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(
+            f"{name}: corrupt gzip stream ({type(e).__name__}: {e}); expected a complete "
+            "gzip file. Fix: re-download it, or decompress it with `gunzip` to see what is "
+            "wrong.") from e
+
+
+def _header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:
+    dtype, ndim = _idx_header(stream.read(4), name)
+    return dtype.newbyteorder("="), _idx_dims(stream.read(4 * ndim), ndim, name)
 
 
 def _read_gzip(fileobj: BinaryIO, name: str) -> np.ndarray:

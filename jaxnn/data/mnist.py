@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxnn import _checks
-from jaxnn.data.idx import read_idx, read_idx_header
+from jaxnn.data.idx import idx_header_of, read_idx, read_idx_header
 from jaxnn.data.preprocess import train_val_split
 from jaxnn.data.traintest import TrainTest, TrainTestShapes, as_features, from_arrays
 
@@ -203,10 +203,18 @@ def mnist_shapes(path: str | os.PathLike | None = None) -> TrainTestShapes | Non
     """What :func:`load_mnist` (``path``) will return, from the files' headers alone; None
     when the files are missing or not MNIST's format (the loader then says what is wrong)."""
     if path is None:
-        header = importlib.resources.files("jaxnn").joinpath("_data", SAMPLE_FILES[0])
-        with importlib.resources.as_file(header) as images:
-            n, *shape = read_idx_header(images)[1]
-        return TrainTestShapes(n - SAMPLE_TEST_SIZE, SAMPLE_TEST_SIZE, tuple(shape), DIGITS,
+        sample = importlib.resources.files("jaxnn").joinpath("_data")
+        try:
+            headers = []
+            for name in SAMPLE_FILES:
+                with sample.joinpath(name).open("rb") as f:
+                    headers.append(idx_header_of(f, name))
+        except (OSError, ValueError):
+            return None
+        n = _rows_28x28(*headers)
+        if n is None:
+            return None
+        return TrainTestShapes(n - SAMPLE_TEST_SIZE, SAMPLE_TEST_SIZE, (28, 28), DIGITS,
                                "mnist")
     return _shapes_28x28(path, "mnist", DIGITS)
 
@@ -221,13 +229,23 @@ def fashion_mnist_shapes(path: str | os.PathLike | None = None) -> TrainTestShap
 def _shapes_28x28(path, name: str, classes) -> TrainTestShapes | None:
     try:
         files = _find_mnist_files(Path(path), name, "")
-        (n, *shape), (n_labels,), (m, *test_shape), (m_labels,) = (
-            read_idx_header(f)[1] for f in files)
+        headers = [read_idx_header(f) for f in files]
     except (OSError, ValueError, TypeError):
         return None
-    if shape != [28, 28] or test_shape != shape or (n, m) != (n_labels, m_labels):
+    n, m = _rows_28x28(*headers[:2]), _rows_28x28(*headers[2:])
+    if n is None or m is None:
         return None
     return TrainTestShapes(n, m, (28, 28), classes, name)
+
+
+def _rows_28x28(images, labels) -> int | None:
+    """N when the headers ``(dtype, shape)`` of an image file and a label file declare
+    what :func:`_check_28x28` accepts (uint8 (N, 28, 28) and uint8 (N,)), else None."""
+    (image_dtype, image_shape), (label_dtype, label_shape) = images, labels
+    if (image_dtype != np.uint8 or label_dtype != np.uint8 or len(image_shape) != 3
+            or image_shape[1:] != (28, 28) or label_shape != image_shape[:1]):
+        return None
+    return image_shape[0]
 
 
 # A train or test, images or labels IDX file, with or without a prefix ("emnist-digits-").

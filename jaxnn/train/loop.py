@@ -156,12 +156,15 @@ def precompile(net: Network, params: Params, opt, train, *, batch_size: int, key
 
     ``train`` and ``validation`` are pairs ``(x, y)`` of anything with ``shape`` and
     ``dtype``: the arrays ``fit`` will get, or ``jax.ShapeDtypeStruct`` (e.g. from file
-    headers) before they are read. Everything else is checked as ``fit`` checks it. A
-    later ``fit`` of the same network structure, kind of optimizer, gradient, batch size,
-    shapes and dtypes (one device, no DP-SGD; any learning rate, λ, seed, epochs,
-    patience or parameter values) takes the program, waiting for the compile if it has not
-    ended; another ``fit`` compiles its own. The compile runs under the caller's
-    ``jax_enable_x64`` setting.
+    headers) before they are read. The network, parameters, optimizer, batch size, key
+    and the data's shapes and dtypes are checked as ``fit`` checks them; the data's values
+    (finite, labels in range) and the memory they need are ``fit``'s to check. A later
+    ``fit`` of the same network structure, kind of optimizer (a registered one: an optax
+    transformation is its own kind, per object), gradient, batch size, shapes and dtypes
+    (one device, no DP-SGD; any learning rate, λ, seed, epochs, patience or parameter
+    values) takes the program, waiting for the compile if it has not ended; another
+    ``fit`` compiles its own. The compile runs under the caller's ``jax_enable_x64``
+    setting (the only thread-local setting it carries).
 
     Returns:
       a ``concurrent.futures.Future`` of the compiled epoch (``.result()`` waits for it).
@@ -177,19 +180,22 @@ def precompile(net: Network, params: Params, opt, train, *, batch_size: int, key
                 f"{type(pair).__name__}. Fix: {name}=(jax.ShapeDtypeStruct((n, n_0), "
                 "jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32)).")
         x, y = (tuple(a.shape) for a in pair)
-        if len(x) != 2 or x[1] != net.n_in or y[0] != x[0]:
+        labels = jnp.issubdtype(pair[1].dtype, jnp.integer)
+        if (len(x) != 2 or x[1] != net.n_in or y[0] != x[0] or len(y) > 2
+                or (len(y) == 2 and (labels or y[1] != net.n_out))):
             raise _checks.value_error(
-                f"{name}", f"x of shape (n, n_0 = {net.n_in}) and y of as many rows (labels "
-                f"(n,) or targets (n, {net.n_out}))", f"x of shape {x}, y of shape {y}",
+                f"{name}", f"x of shape (n, n_0 = {net.n_in}) and y of as many rows (integer "
+                f"labels (n,) or targets (n, {net.n_out}))",
+                f"x of shape {x}, y of shape {y} ({pair[1].dtype})",
                 "give the shapes of the data fit will get")
         return x[0]
 
     def stand_in(pair, rows):  # zeros, fit's checks then give the arrays' dtypes
         return tuple(np.zeros((rows, *a.shape[1:]), a.dtype) for a in pair)
 
-    def spec(a, n):  # the checked array's shape, dtype, weak type and device, n rows
-        return jax.ShapeDtypeStruct((n, *a.shape[1:]), a.dtype, sharding=a.sharding,
-                                    weak_type=a.weak_type)
+    def spec(a, n=None):  # an array's shape (n rows), dtype, weak type and device
+        return jax.ShapeDtypeStruct(a.shape if n is None else (n, *a.shape[1:]), a.dtype,
+                                    sharding=a.sharding, weak_type=a.weak_type)
 
     n = sized(train, "train")
     n_val = None if validation is None else sized(validation, "validation")
@@ -200,7 +206,12 @@ def precompile(net: Network, params: Params, opt, train, *, batch_size: int, key
         grad=grad, validation=None if validation is None else stand_in(validation, min(n_val, 1)),
         patience=None, opt_state=None, start_epoch=0, history=None, best_params=None,
         on_epoch=None, devices=None, dp=None)
-    args = (job.params, plan.init_opt_state(job), job.hyper, spec(job.x, n), spec(job.y, n),
+    # Specs, not arrays, for the parameters and the state too: the thread holds no copy.
+    def specs(tree):
+        return jax.tree.map(lambda a: spec(a) if isinstance(a, jax.Array) else a, tree)
+
+    args = (specs(job.params), specs(plan.init_opt_state(job)), job.hyper,
+            spec(job.x, n), spec(job.y, n),
             job.key, 0, None if validation is None else spec(job.x_val, n_val),
             None if validation is None else spec(job.y_val, n_val))
     return programs.compile_ahead(dataclasses.replace(job.plan, num_examples=n), args)

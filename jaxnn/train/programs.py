@@ -74,14 +74,16 @@ def compiled_epoch(plan: Plan, args: tuple) -> tuple[Any, float]:
 
 def compile_ahead(plan: Plan, args: tuple) -> concurrent.futures.Future:
     """Start compiling :func:`compiled_epoch`'s program for ``plan`` and ``args`` on a
-    thread of its own, and return its future at once. ``args`` may hold
-    ``jax.ShapeDtypeStruct`` leaves (shape, dtype, weak type and sharding as the arrays
-    will have them): the data's shapes, known before the data is read. A later
-    ``compiled_epoch`` with the same key takes the program, waiting for it if needed.
-    The thread compiles under the caller's ``jax_enable_x64`` setting (a thread-local
-    one); it is not a daemon, so the interpreter exits only after the compile ends."""
+    thread of its own, and return its future at once (already running: it cannot be
+    cancelled). ``args`` may hold ``jax.ShapeDtypeStruct`` leaves (shape, dtype, weak
+    type and sharding as the arrays will have them): the data's shapes, known before the
+    data is read. A later ``compiled_epoch`` with the same key takes the program, waiting
+    for it if needed. The thread compiles under the caller's ``jax_enable_x64`` setting
+    (a thread-local one; no other thread-local setting is carried over); it is not a
+    daemon, so the interpreter exits only after the compile ends (:func:`compiling`)."""
     key = (plan, _signature(args))
     future: concurrent.futures.Future = concurrent.futures.Future()
+    future.set_running_or_notify_cancel()
     if jax.config.jax_debug_nans:  # compiled_epoch then runs the jitted function op by op
         future.set_result(_jitted(plan))
         return future
@@ -89,6 +91,7 @@ def compile_ahead(plan: Plan, args: tuple) -> concurrent.futures.Future:
         if key in _PENDING:
             return _PENDING[key]
         if key in _COMPILED:
+            _COMPILED.move_to_end(key)
             future.set_result(_COMPILED[key])
             return future
         _PENDING[key] = future
@@ -99,22 +102,44 @@ def compile_ahead(plan: Plan, args: tuple) -> concurrent.futures.Future:
             with jax.enable_x64(x64):
                 compiled = _jitted(plan).lower(*args).compile()
         except BaseException as e:  # compiled_epoch compiles again and raises it there
-            with _LOCK:
-                _PENDING.pop(key, None)
-            future.set_exception(e)
-            return
-        _keep(key, compiled)
-        future.set_result(compiled)
+            _finish(key, future, error=e)
+        else:
+            _finish(key, future, compiled)
 
-    threading.Thread(target=compile_it, name="jaxnn-compile-ahead").start()
+    try:
+        threading.Thread(target=compile_it, name="jaxnn-compile-ahead").start()
+    except BaseException as e:  # no thread (at interpreter exit, say): nothing to wait for
+        _finish(key, future, error=e)
+        raise
     return future
+
+
+def compiling() -> bool:
+    """Whether a compile started by :func:`compile_ahead` is still running (a process
+    that ends early, on an error, need not wait for it: ``jaxnn``'s exit)."""
+    with _LOCK:
+        return bool(_PENDING)
+
+
+def _finish(key, future, compiled=None, error=None) -> None:
+    """The end of an ahead compile: no longer pending; its program into the cache unless
+    :func:`clear_cache` forgot it meanwhile; its future resolved."""
+    with _LOCK:
+        current = _PENDING.get(key) is future
+        if current:
+            del _PENDING[key]
+    if error is not None:
+        future.set_exception(error)
+        return
+    if current:
+        _keep(key, compiled)
+    future.set_result(compiled)
 
 
 def _keep(key, compiled) -> None:
     """``compiled`` into the cache (the least recently used dropped past
-    :data:`jaxnn.train.plan.CACHE_SIZE`), and no longer pending."""
+    :data:`jaxnn.train.plan.CACHE_SIZE`)."""
     with _LOCK:
-        _PENDING.pop(key, None)
         _COMPILED[key] = compiled
         _COMPILED.move_to_end(key)
         while len(_COMPILED) > plan_.CACHE_SIZE:
@@ -127,8 +152,10 @@ def _jitted(plan: Plan):
 
 
 def clear_cache() -> None:
-    """Forget every compiled epoch (the next ``fit`` of each plan compiles again)."""
+    """Forget every compiled epoch, and every compile still running ahead (the next
+    ``fit`` of each plan compiles again)."""
     with _LOCK:
         _COMPILED.clear()
+        _PENDING.clear()
     _jitted.cache_clear()
     plan_.init_state.cache_clear()
