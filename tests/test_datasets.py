@@ -302,14 +302,9 @@ def test_read_idx_header_refuses_what_is_not_idx(tmp_path):
         data.read_idx_header(broken)
 
 
-def _mnist_folder(folder, n=(30, 12), shape=(28, 28)):
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for stem, count in zip(("train", "t10k"), n, strict=True):
-        data.write_idx(folder / f"{stem}-images-idx3-ubyte.gz",
-                       rng.integers(0, 256, (count, *shape), dtype=np.uint8))
-        data.write_idx(folder / f"{stem}-labels-idx1-ubyte.gz",
-                       (np.arange(count) % 10).astype(np.uint8))
+def _mnist_folder(folder, shape=(28, 28)):
+    """MNIST's four files (uint8 images of ``shape``), 30 train and 12 test examples."""
+    write_idx_set(folder, images=(30, *shape), labels=30, test=(12, *shape))
     return folder
 
 
